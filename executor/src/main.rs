@@ -1,0 +1,3 @@
+fn main() {
+    let _ = deno_core::JsRuntime::new(Default::default());
+}
