@@ -8,7 +8,7 @@ SHELL := /bin/bash
 CACHE ?= $(HOME)/.cache/mcp-v8
 CARGO_HOME ?= $(HOME)/.cargo
 export CARGO_TARGET_DIR ?= $(CACHE)/target
-export PATH := $(CACHE)/bin:$(CACHE)/venv/bin:$(CARGO_HOME)/bin:$(PATH)
+export PATH := $(CACHE)/bin:$(CACHE)/venv/bin:$(CACHE)/node/node_modules/.bin:$(CARGO_HOME)/bin:$(PATH)
 CARGO ?= cargo
 STAMPS := $(CACHE)/stamps
 
@@ -32,16 +32,14 @@ v8-cache:
 	cp "$(V8_DIR)/$(V8_LIB)" "$(V8_CACHED).tmp" && mv "$(V8_CACHED).tmp" "$(V8_CACHED)"; \
 	echo "seeded $(V8_CACHED)"
 
-# System tools the build and tests need, installed once per machine.
-tools: $(STAMPS)/apt
-$(STAMPS)/apt:
-	@mkdir -p $(STAMPS)
-	@need=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || need="$$need $$p"; done; \
-	if [ -n "$$need" ]; then \
-	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq $$need >/dev/null; fi
-	@touch $@
-
+# System tools the build and tests need. Fragments in mk/*.mk append to these lists
+# (APT_PACKAGES += …); scripts/tools.sh installs what is missing, quickly when nothing is.
 APT_PACKAGES := mold
+PIP_PACKAGES :=
+NPM_PACKAGES :=
+export CACHE
+tools:
+	@APT_PACKAGES="$(APT_PACKAGES)" PIP_PACKAGES="$(PIP_PACKAGES)" NPM_PACKAGES="$(NPM_PACKAGES)" scripts/tools.sh
 
 build: v8-cache tools
 	$(CARGO) build --workspace --all-targets
