@@ -20,7 +20,7 @@ V8_CACHED := $(CARGO_HOME)/.rusty_v8/https___github_com_denoland_rusty_v8_releas
 .PHONY: help v8-cache tools build release run test test-rust lint fmt clean bench
 
 help:
-	@echo "make run     start mcp-v8 (HTTP on 127.0.0.1:8080, local heap store)"
+	@echo "make run     run a short stateful session with mcp-v8 (CODE='...' to run your own)"
 	@echo "make test    install test tools, lint, run every test suite"
 	@echo "make bench   engine benchmark against the Node.js vm baseline"
 
@@ -58,6 +58,14 @@ test-rust: v8-cache tools
 	$(CARGO) test --workspace --no-fail-fast
 
 test: lint test-rust
+
+CODE ?=
+run: v8-cache tools
+	$(CARGO) build -p mcp-v8 --bin mcp-v8
+	@MCP_V8="$(CARGO_TARGET_DIR)/debug/mcp-v8" scripts/demo.sh "$(CODE)"
+
+bench: v8-cache tools
+	$(CARGO) bench -p mcp-v8 --bench engine
 
 clean:
 	$(CARGO) clean

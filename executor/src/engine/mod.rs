@@ -1,0 +1,189 @@
+//! The V8 engine as it runs inside a worker process: one isolate per run, created
+//! from the startup snapshot (stateless) or from the session's heap snapshot
+//! (stateful), with the run's limits; the result is reported before the heap is
+//! snapshotted so a failed snapshot never loses it.
+
+pub mod chain;
+pub mod host;
+pub mod limits;
+pub mod loader;
+pub mod ops;
+pub mod runtime;
+pub mod snapshot;
+pub mod transform;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use deno_core::error::{CoreError, CoreErrorKind, JsError};
+use deno_core::{JsRuntime, PollEventLoopOptions, v8};
+
+use crate::ipc::{Ending, RunLimits, Stream};
+use limits::{Stop, StopFlag};
+use ops::ConsoleSink;
+use runtime::Isolate;
+
+/// V8 flags the engine adds to deno_core's. They do not change what a snapshot
+/// contains, so they stay out of the fingerprint.
+pub const ENGINE_FLAGS: &str =
+    // WebAssembly memories live outside the heap and the ArrayBuffer allocator: cap
+    // each at 64 MiB (1024 pages), the largest heap a run may ask for. The worker's
+    // RSS watchdog catches many memories at once.
+    "--wasm-max-mem-pages=1024";
+
+/// How one run ended, as reported to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    pub ending: Ending,
+    pub result: Option<String>,
+    pub error: Option<String>,
+}
+
+impl RunReport {
+    fn failed(error: String) -> Self {
+        Self { ending: Ending::Failed, result: None, error: Some(error) }
+    }
+}
+
+/// One worker's engine: the startup snapshot and the event loop runs are driven on.
+pub struct Engine {
+    snapshotting: bool,
+    startup: &'static [u8],
+    sources: Option<chain::StartupSources>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Engine {
+    /// `startup` lives as long as the process (one per worker, never per run).
+    pub fn new(snapshotting: bool, startup: Vec<u8>) -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let sources = if snapshotting {
+            Some(chain::StartupSources::from_startup(&startup).map_err(std::io::Error::other)?)
+        } else {
+            None
+        };
+        Ok(Self { snapshotting, startup: Box::leak(startup.into_boxed_slice()), sources, rt })
+    }
+
+    /// Runs `code`, calls `report` with the outcome, then (stateful, completed runs
+    /// only) returns the new heap snapshot or why there is none.
+    pub fn run(
+        &self,
+        code: &str,
+        heap: Option<Vec<u8>>,
+        limits: &RunLimits,
+        stop: &Arc<StopFlag>,
+        console: Box<dyn FnMut(Stream, &str)>,
+        report: impl FnOnce(&RunReport),
+    ) -> Option<Result<Vec<u8>, String>> {
+        let script = match transform::to_script(code) {
+            Ok(s) => s,
+            Err(e) => {
+                report(&RunReport::failed(e.to_string()));
+                return None;
+            }
+        };
+        let _enter = self.rt.enter();
+        let mut isolate = Isolate::new(self.snapshotting, self.startup, heap, limits.heap_bytes, stop);
+        isolate.js().op_state().borrow_mut().put(ConsoleSink::new(limits.max_output_bytes, console));
+        let hidden = host::hide(isolate.js());
+        let outcome = self.evaluate(isolate.js(), script.source);
+        let outcome = match stop.reason() {
+            Some(Stop::HeapLimit) => RunReport::failed(format!(
+                "RangeError: heap limit exceeded (the run used more than its {} MB; raise heap_memory_max_mb or use less memory)",
+                limits.heap_bytes >> 20
+            )),
+            Some(Stop::TimedOut) => RunReport {
+                ending: Ending::TimedOut,
+                result: None,
+                error: Some(format!("execution timed out after {} ms", limits.timeout_ms)),
+            },
+            Some(Stop::Cancelled) => {
+                RunReport { ending: Ending::Cancelled, result: None, error: Some("execution cancelled".into()) }
+            }
+            None => match outcome {
+                Ok(text) => RunReport { ending: Ending::Completed, result: Some(text), error: None },
+                Err(e) => RunReport::failed(e),
+            },
+        };
+        report(&outcome);
+        if !self.snapshotting || outcome.ending != Ending::Completed {
+            return None;
+        }
+        // The console sink holds the pipe writer; it must not end up in the heap's
+        // lifetime, and ops never run during snapshotting anyway.
+        isolate.js().op_state().borrow_mut().try_take::<ConsoleSink>();
+        if let Err(e) = host::restore(isolate.js(), hidden) {
+            return Some(Err(e));
+        }
+        let snap = std::panic::catch_unwind(AssertUnwindSafe(|| isolate.snapshot()));
+        Some(match snap {
+            Ok(Some(bytes)) => match &self.sources {
+                Some(sources) => sources.rechain(bytes),
+                None => Ok(bytes),
+            },
+            Ok(None) => Err("this isolate cannot be snapshotted".into()),
+            Err(_) => Err("V8 failed while snapshotting the heap".into()),
+        })
+    }
+
+    fn evaluate(&self, js: &mut JsRuntime, source: String) -> Result<String, String> {
+        call_helper(js, "reseed", None)?;
+        let value = js.execute_script("<run>", source).map_err(|e| js_error_line(&e))?;
+        let value = self
+            .rt
+            .block_on(async {
+                let settled = js.resolve(value);
+                let v = js.with_event_loop_promise(settled, PollEventLoopOptions::default()).await?;
+                // Timers and promises the run left behind finish before the heap is
+                // captured, as a script's process would before exiting.
+                js.run_event_loop(PollEventLoopOptions::default()).await?;
+                Ok::<_, CoreError>(v)
+            })
+            .map_err(|e| core_error_line(&e))?;
+        let text = call_helper(js, "formatResult", Some(value))?;
+        deno_core::scope!(scope, js);
+        let local = v8::Local::new(scope, text);
+        Ok(local.to_rust_string_lossy(scope))
+    }
+}
+
+/// Calls `globalThis.__mcpV8[name](arg)`, the frozen helper the bootstrap installs.
+fn call_helper(js: &mut JsRuntime, name: &str, arg: Option<v8::Global<v8::Value>>) -> Result<v8::Global<v8::Value>, String> {
+    deno_core::scope!(scope, js);
+    v8::tc_scope!(let tc, scope);
+    let global = tc.get_current_context().global(tc);
+    let key = v8::String::new(tc, "__mcpV8").expect("small string");
+    let name_key = v8::String::new(tc, name).expect("small string");
+    let func = global
+        .get(tc, key.into())
+        .and_then(|h| v8::Local::<v8::Object>::try_from(h).ok())
+        .and_then(|h| h.get(tc, name_key.into()))
+        .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+        .ok_or_else(|| format!("Error: the engine helper __mcpV8.{name} is missing from this heap"))?;
+    let recv: v8::Local<'_, v8::Value> = v8::undefined(tc).into();
+    let args: Vec<v8::Local<'_, v8::Value>> = arg.iter().map(|a| v8::Local::new(tc, a)).collect();
+    match func.call(tc, recv, &args) {
+        Some(v) => Ok(v8::Global::new(tc, v)),
+        None => match tc.exception() {
+            Some(exception) => Err(js_error_line(&JsError::from_v8_exception(tc, exception))),
+            None => Err("Error: execution terminated".into()),
+        },
+    }
+}
+
+/// `Name: message`, the one-line error of the interface contract.
+pub fn js_error_line(e: &JsError) -> String {
+    match (&e.name, &e.message) {
+        (Some(name), Some(msg)) if !name.is_empty() => format!("{name}: {msg}"),
+        (None, Some(msg)) | (Some(_), Some(msg)) => format!("Error: {msg}"),
+        _ => e.exception_message.strip_prefix("Uncaught ").unwrap_or(&e.exception_message).to_owned(),
+    }
+}
+
+fn core_error_line(e: &CoreError) -> String {
+    match &*e.0 {
+        CoreErrorKind::Js(js) => js_error_line(js),
+        other => format!("Error: {other}"),
+    }
+}

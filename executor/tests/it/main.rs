@@ -1,0 +1,11 @@
+//! Integration tests of the executor: the real `mcp-v8` binary as worker processes,
+//! real V8, a real directory heap store. One test binary (each links V8).
+
+mod harness;
+
+mod errors;
+mod globals;
+mod hostile;
+mod pool;
+mod semantics;
+mod snapshots;
