@@ -1,0 +1,5 @@
+//! The crate's one integration-test binary: the shared `MetaStore` suite run against
+//! every backend, and real multi-process `mcp-v8-meta` clusters on loopback.
+
+mod local;
+mod suite;
