@@ -1,0 +1,377 @@
+//! `S3Store`: heap objects in an S3 (or S3-compatible) bucket under `<prefix>/<id>`.
+//!
+//! Credentials, region and endpoint come from the standard AWS chain, overridable by the
+//! storage flags. Every call has connect/attempt/operation timeouts and retries with
+//! backoff; when S3 is still unreachable the error is `Unavailable` (retryable), and the
+//! next call simply tries again, so recovery needs no restart.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+use crate::error::{StoreError, blocking};
+use crate::format::{self, MAX_FINGERPRINT_LEN};
+use crate::id::HeapId;
+use crate::store::{HeapInfo, HeapStore, StoredHeap};
+
+/// Connection settings of an S3 store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Config {
+    pub bucket: String,
+    /// Key prefix without slashes at either end; empty puts objects at the bucket root.
+    pub prefix: String,
+    /// Endpoint of an S3-compatible store; `None` uses the AWS chain (`AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    pub force_path_style: bool,
+    /// Region override; `None` uses the AWS chain, then `us-east-1`.
+    pub region: Option<String>,
+    /// Static access key and secret; `None` uses the AWS credential chain.
+    pub credentials: Option<(String, String)>,
+    pub connect_timeout: Duration,
+    /// Limit of one HTTP attempt (a 5 MB object takes well under a second on a LAN).
+    pub attempt_timeout: Duration,
+    /// Limit of a whole call including retries.
+    pub operation_timeout: Duration,
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+}
+
+impl S3Config {
+    /// Defaults for a bucket: path prefix `heaps`, 3 attempts, 2 s connect, 30 s per call.
+    pub fn new(bucket: impl Into<String>) -> Self {
+        S3Config {
+            bucket: bucket.into(),
+            prefix: "heaps".into(),
+            endpoint: None,
+            force_path_style: false,
+            region: None,
+            credentials: None,
+            connect_timeout: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(30),
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// A heap store in an S3 bucket.
+#[derive(Clone, Debug)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl S3Store {
+    /// Builds the client (no network traffic: see `check_ready`).
+    pub async fn connect(cfg: &S3Config) -> Result<Self, StoreError> {
+        if cfg.bucket.is_empty() {
+            return Err(StoreError::Config("--s3-bucket is empty".into()));
+        }
+        // rustls on ring: ring is already in the workspace and avoids aws-lc's C build.
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(cfg.connect_timeout)
+                    .operation_attempt_timeout(cfg.attempt_timeout)
+                    .operation_timeout(cfg.operation_timeout)
+                    .build(),
+            )
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(cfg.max_attempts.max(1))
+                    .with_initial_backoff(cfg.initial_backoff),
+            );
+        if let Some(endpoint) = &cfg.endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some(region) = &cfg.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some((key, secret)) = &cfg.credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                key,
+                secret,
+                None,
+                None,
+                "mcp-v8-store",
+            ));
+        }
+        let shared = loader.load().await;
+        let mut s3 =
+            aws_sdk_s3::config::Builder::from(&shared).force_path_style(cfg.force_path_style);
+        if shared.region().is_none() {
+            // S3-compatible stores rarely care about the region, but signing needs one.
+            s3 = s3.region(Region::new("us-east-1"));
+        }
+        Ok(S3Store {
+            client: Client::from_conf(s3.build()),
+            bucket: cfg.bucket.clone(),
+            prefix: cfg.prefix.trim_matches('/').to_owned(),
+        })
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The object key of `id`: `<prefix>/<id>`.
+    pub fn key(&self, id: &HeapId) -> String {
+        if self.prefix.is_empty() {
+            id.as_str().to_owned()
+        } else {
+            format!("{}/{}", self.prefix, id)
+        }
+    }
+
+    /// Maps an SDK error to a `StoreError`; `id` names the object for 404s.
+    fn classify<E>(
+        &self,
+        op: &'static str,
+        err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+        id: Option<&HeapId>,
+    ) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let code = err.code().unwrap_or_default().to_owned();
+        let transport = matches!(
+            err,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        );
+        let construction = matches!(err, SdkError::ConstructionFailure(_));
+        let reason = DisplayErrorContext(err).to_string();
+        if transport {
+            // Nothing usable came back (refused, reset, timed out): S3 is down or
+            // unreachable, and the next call may well succeed.
+            return StoreError::Unavailable {
+                backend: "s3",
+                reason,
+            };
+        }
+        if construction {
+            return StoreError::S3 { op, reason };
+        }
+        match (status, code.as_str(), id) {
+            (_, "NoSuchBucket", _) => StoreError::BucketMissing {
+                bucket: self.bucket.clone(),
+            },
+            (Some(404), _, Some(id)) => StoreError::NotFound { id: id.clone() },
+            // HeadBucket has no body: a bare 404 there is the bucket itself.
+            (Some(404), _, None) => StoreError::BucketMissing {
+                bucket: self.bucket.clone(),
+            },
+            (Some(401 | 403), _, _)
+            | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied", _) => {
+                StoreError::AccessDenied {
+                    bucket: self.bucket.clone(),
+                    reason: if code.is_empty() {
+                        format!("HTTP {}", status.unwrap_or_default())
+                    } else {
+                        code
+                    },
+                }
+            }
+            (Some(s), _, _) if s >= 500 || s == 429 => StoreError::Unavailable {
+                backend: "s3",
+                reason,
+            },
+            (_, "SlowDown" | "RequestTimeout" | "ServiceUnavailable" | "InternalError", _) => {
+                StoreError::Unavailable {
+                    backend: "s3",
+                    reason,
+                }
+            }
+            _ => StoreError::S3 { op, reason },
+        }
+    }
+
+    async fn head(&self, id: &HeapId) -> Result<Option<u64>, StoreError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.key(id))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) => match self.classify("HeadObject", e, Some(id)) {
+                StoreError::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Uploads an encoded object unless the id exists; returns whether it uploaded.
+    pub(crate) async fn put_raw(&self, id: &HeapId, data: Vec<u8>) -> Result<bool, StoreError> {
+        if self.head(id).await?.is_some() {
+            return Ok(false);
+        }
+        // Two writers racing on one id upload identical content-addressed objects, so the
+        // last write wins harmlessly.
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.key(id))
+            .content_type("application/octet-stream")
+            .body(ByteStream::from(data))
+            .send()
+            .await
+            .map_err(|e| self.classify("PutObject", e, Some(id)))?;
+        Ok(true)
+    }
+
+    /// Downloads an encoded object; `NotFound` if missing.
+    pub(crate) async fn get_raw(&self, id: &HeapId) -> Result<Vec<u8>, StoreError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.key(id))
+            .send()
+            .await
+            .map_err(|e| self.classify("GetObject", e, Some(id)))?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                backend: "s3",
+                reason: format!("reading object {id}: {e}"),
+            })?;
+        Ok(body.into_bytes().to_vec())
+    }
+}
+
+#[async_trait::async_trait]
+impl HeapStore for S3Store {
+    async fn put(&self, bytes: &[u8], fingerprint: &str) -> Result<HeapId, StoreError> {
+        let bytes = bytes.to_vec();
+        let fingerprint = fingerprint.to_owned();
+        let (id, data) = blocking(move || format::encode(&bytes, &fingerprint)).await?;
+        self.put_raw(&id, data).await?;
+        Ok(id)
+    }
+
+    async fn get(&self, id: &HeapId) -> Result<StoredHeap, StoreError> {
+        let data = self.get_raw(id).await?;
+        let id = id.clone();
+        blocking(move || format::decode(&id, &data)).await
+    }
+
+    async fn exists(&self, id: &HeapId) -> Result<bool, StoreError> {
+        Ok(self.head(id).await?.is_some())
+    }
+
+    async fn delete(&self, id: &HeapId) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.key(id))
+            .send()
+            .await
+            .map_err(|e| self.classify("DeleteObject", e, Some(id)))?;
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<HeapId>, StoreError> {
+        let prefix = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.classify("ListObjectsV2", e, None))?;
+            for object in out.contents() {
+                // Foreign keys under the prefix (or nested deeper) are not ours.
+                if let Some(id) = object
+                    .key()
+                    .and_then(|k| k.strip_prefix(&prefix))
+                    .and_then(|k| k.parse().ok())
+                {
+                    ids.push(id);
+                }
+            }
+            match out.next_continuation_token() {
+                Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn stat(&self, id: &HeapId) -> Result<HeapInfo, StoreError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.key(id))
+            .range(format!("bytes=0-{}", 16 + MAX_FINGERPRINT_LEN))
+            .send()
+            .await
+            .map_err(|e| self.classify("GetObject", e, Some(id)))?;
+        // "bytes 0-1040/123456": the total after the slash is the object size.
+        let total = out
+            .content_range()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|t| t.parse::<u64>().ok());
+        let partial = out.content_length().unwrap_or(0).max(0) as u64;
+        let head = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                backend: "s3",
+                reason: format!("reading object {id}: {e}"),
+            })?
+            .into_bytes();
+        let header = format::parse_header(id, &head)?;
+        Ok(HeapInfo {
+            id: id.clone(),
+            size: header.raw_len,
+            stored_size: total.unwrap_or(partial),
+            fingerprint: header.fingerprint,
+            compression: header.compression.name(),
+            location: "s3",
+        })
+    }
+
+    fn backend(&self) -> &'static str {
+        "s3"
+    }
+
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| self.classify("HeadBucket", e, None))?;
+        Ok(())
+    }
+}
