@@ -44,6 +44,11 @@ pub fn make_startup_snapshot(webassembly_global: bool) -> Vec<u8> {
     rt.snapshot().into_vec()
 }
 
+/// V8 heap the runtime itself needs (deno_core, the bootstrap, and the serializer's
+/// headroom when snapshotting) on top of what a run may use: a snapshotting isolate
+/// cannot restore and re-snapshot even an empty heap in less than ~7 MB.
+pub const RUNTIME_HEAP_ALLOWANCE: usize = 4 << 20;
+
 /// One run's isolate. Field order matters: the runtime is dropped before the
 /// snapshot bytes it was restored from.
 pub struct Isolate {
@@ -63,7 +68,7 @@ impl Isolate {
         let heap = heap.map(LeasedBlob::new);
         let blob = heap.as_ref().map_or(startup, LeasedBlob::as_static);
         let params = v8::CreateParams::default()
-            .heap_limits(0, heap_bytes)
+            .heap_limits(0, heap_bytes + RUNTIME_HEAP_ALLOWANCE)
             .array_buffer_allocator(counting_allocator(heap_bytes, stop.clone()));
         let options = RuntimeOptions {
             extensions: vec![extension()],

@@ -1,8 +1,8 @@
 //! A run as the pool tracks it: queued, running or done, with exactly one outcome
 //! delivered whichever of result, cancel, timeout or crash comes first.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -84,7 +84,10 @@ pub struct Job {
     cancel: Notify,
     cancel_flag: AtomicBool,
     outcome: Mutex<Option<oneshot::Sender<RunOutcome>>>,
-    console: mpsc::UnboundedSender<ConsoleLine>,
+    /// Dropped when the run ends, which closes the receiver's stream.
+    console: Mutex<Option<mpsc::UnboundedSender<ConsoleLine>>>,
+    /// Runs waiting for a worker, shared with the pool (the queue's capacity).
+    queued: Arc<AtomicUsize>,
 }
 
 impl Job {
@@ -93,6 +96,7 @@ impl Job {
         code: String,
         heap: Option<Vec<u8>>,
         limits: RunLimits,
+        queued: Arc<AtomicUsize>,
     ) -> (Self, oneshot::Receiver<RunOutcome>, mpsc::UnboundedReceiver<ConsoleLine>) {
         let (otx, orx) = oneshot::channel();
         let (ctx, crx) = mpsc::unbounded_channel();
@@ -106,7 +110,8 @@ impl Job {
             cancel: Notify::new(),
             cancel_flag: AtomicBool::new(false),
             outcome: Mutex::new(Some(otx)),
-            console: ctx,
+            console: Mutex::new(Some(ctx)),
+            queued,
         };
         (job, orx, crx)
     }
@@ -117,6 +122,7 @@ impl Job {
         let mut s = self.state.lock().expect("job state");
         if *s == State::Queued {
             *s = State::Running;
+            self.queued.fetch_sub(1, Ordering::Relaxed);
             true
         } else {
             false
@@ -133,11 +139,18 @@ impl Job {
     }
 
     pub fn console(&self, stream: Stream, text: String) {
-        let _ = self.console.send(ConsoleLine { stream, text });
+        if let Some(tx) = self.console.lock().expect("job console").as_ref() {
+            let _ = tx.send(ConsoleLine { stream, text });
+        }
     }
 
     pub fn finish(&self, outcome: RunOutcome) {
         *self.state.lock().expect("job state") = State::Done;
+        self.deliver(outcome);
+    }
+
+    fn deliver(&self, outcome: RunOutcome) {
+        self.console.lock().expect("job console").take();
         if let Some(tx) = self.outcome.lock().expect("job outcome").take() {
             let _ = tx.send(outcome);
         }
@@ -150,15 +163,12 @@ impl Job {
             let was = *s;
             if was == State::Queued {
                 *s = State::Done;
+                self.queued.fetch_sub(1, Ordering::Relaxed);
             }
             was
         };
         match was {
-            State::Queued => {
-                if let Some(tx) = self.outcome.lock().expect("job outcome").take() {
-                    let _ = tx.send(RunOutcome::status(status, error));
-                }
-            }
+            State::Queued => self.deliver(RunOutcome::status(status, error)),
             State::Running if status == Status::Cancelled => {
                 self.cancel_flag.store(true, Ordering::SeqCst);
                 self.cancel.notify_one();

@@ -85,7 +85,11 @@ impl Canceller {
 }
 
 pub struct Pool {
+    /// Unbounded: `queued` (live waiting runs) enforces the capacity, so that a run
+    /// cancelled or timed out while waiting frees its place at once.
     queue: async_channel::Sender<Arc<Job>>,
+    queued: Arc<AtomicUsize>,
+    capacity: usize,
     next_id: AtomicU64,
     in_flight: Arc<AtomicUsize>,
     pids: Arc<Mutex<Vec<u32>>>,
@@ -110,7 +114,7 @@ impl Pool {
         if !status.success() {
             return Err(PoolError::Startup(format!("the snapshot builder exited with {status}")));
         }
-        let (tx, rx) = async_channel::bounded::<Arc<Job>>(config.queue_capacity.max(1));
+        let (tx, rx) = async_channel::unbounded::<Arc<Job>>();
         let in_flight = Arc::new(AtomicUsize::new(0));
         let pids = Arc::new(Mutex::new(vec![0; config.workers.max(1)]));
         for slot in 0..config.workers.max(1) {
@@ -123,18 +127,23 @@ impl Pool {
             tokio::spawn(async move { supervise(slot, exe, stateful, startup, rx, in_flight, pids).await });
         }
         let fingerprint = crate::engine::snapshot::fingerprint(if config.stateful { "snapshotting" } else { "plain" });
-        Ok(Self { queue: tx, next_id: AtomicU64::new(1), in_flight, pids, fingerprint, _snapshot_dir: dir })
+        let queued = Arc::new(AtomicUsize::new(0));
+        Ok(Self { queue: tx, queued, capacity: config.queue_capacity.max(1), next_id: AtomicU64::new(1), in_flight, pids, fingerprint, _snapshot_dir: dir })
     }
 
     /// Queues a run. Its timeout starts now, queue time included.
     pub fn submit(&self, code: String, heap: Option<Vec<u8>>, limits: RunLimits) -> Result<RunHandle, PoolError> {
+        let taken = self.queued.fetch_add(1, Ordering::Relaxed);
+        if taken >= self.capacity {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(PoolError::Busy { queued: taken });
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (job, outcome, console) = Job::new(id, code, heap, limits);
+        let (job, outcome, console) = Job::new(id, code, heap, limits, self.queued.clone());
         let job = Arc::new(job);
-        match self.queue.try_send(job.clone()) {
-            Ok(()) => {}
-            Err(async_channel::TrySendError::Full(_)) => return Err(PoolError::Busy { queued: self.queue.len() }),
-            Err(async_channel::TrySendError::Closed(_)) => return Err(PoolError::Closed),
+        if self.queue.try_send(job.clone()).is_err() {
+            job.stop(Status::Failed, "the worker pool is shut down");
+            return Err(PoolError::Closed);
         }
         // A run that is still queued at its deadline times out where it stands.
         let timer = job.clone();
@@ -146,8 +155,9 @@ impl Pool {
         Ok(RunHandle { id, console, outcome, job })
     }
 
+    /// Runs waiting for a worker.
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Process ids of the live workers (0 for a slot being restarted).
@@ -177,6 +187,9 @@ async fn supervise(
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
+        if rx.is_closed() {
+            return;
+        }
         let mut proc = match WorkerProcess::spawn(&exe, stateful, &startup).await {
             Ok(p) => {
                 backoff = Duration::from_millis(100);

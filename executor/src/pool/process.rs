@@ -175,7 +175,10 @@ impl WorkerProcess {
         } else {
             RunOutcome::status(
                 Status::Failed,
-                &format!("the worker process running this code died ({status}); it was replaced"),
+                &format!(
+                    "the worker process running this code died ({status}) and was replaced; V8 ends its \
+                     process on memory exhaustion it cannot recover from, so if this repeats, raise heap_memory_max_mb"
+                ),
             )
         };
         job.finish(outcome);

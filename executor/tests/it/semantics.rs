@@ -32,7 +32,7 @@ async fn promises_and_top_level_await_are_awaited() {
 #[tokio::test(flavor = "multi_thread")]
 async fn static_and_dynamic_imports_load_data_url_modules() {
     let h = harness::stateless().await;
-    let m = "data:text/javascript,export const answer = 42; export default function hi() { return 'hi' }";
+    let m = "data:text/javascript,export const answer = 42; export default function hi() { return \"hi\" }";
     assert_eq!(h.ok(&format!("const mod = await import('{m}'); mod.answer")).await.0, "42");
     assert_eq!(h.ok(&format!("import hi, {{ answer as a }} from '{m}';\nhi() + a")).await.0, "hi42");
     let f = h.run("await import('https://example.com/x.js')").await;
