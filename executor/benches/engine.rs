@@ -19,7 +19,10 @@ const EXE: &str = env!("CARGO_BIN_EXE_mcp-v8");
 fn cpu_ms(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<u64> = after.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
     // Fields 14 and 15 of stat(5), counted after the command name.
     let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
     ticks as f64 * 10.0
@@ -27,7 +30,13 @@ fn cpu_ms(pid: u32) -> f64 {
 
 fn rss_mb(pid: u32) -> f64 {
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
-    statm.split_whitespace().nth(1).and_then(|p| p.parse::<f64>().ok()).unwrap_or(0.0) * 4096.0 / 1048576.0
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        * 4096.0
+        / 1048576.0
 }
 
 struct Row {
@@ -47,7 +56,11 @@ async fn through_pool(runner: &Runner, n: usize, heap: Option<&str>, code: &str)
     let c0 = all_cpu(runner.pool());
     let t0 = Instant::now();
     for _ in 0..n {
-        let req = RunRequest { code: code.into(), heap: heap.map(str::to_owned), ..Default::default() };
+        let req = RunRequest {
+            code: code.into(),
+            heap: heap.map(str::to_owned),
+            ..Default::default()
+        };
         let f = runner.run(req).await.expect("run");
         assert!(f.error.is_none(), "{f:?}");
     }
@@ -66,18 +79,34 @@ fn engine_args() -> EngineArgs {
 }
 
 fn node_baseline(n: usize) -> Vec<(String, f64, f64)> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../e2e/bench/node_vm_baseline.js");
-    let out = std::process::Command::new("node").arg(script).arg(n.to_string()).output().expect("node is installed");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../e2e/bench/node_vm_baseline.js"
+    );
+    let out = std::process::Command::new("node")
+        .arg(script)
+        .arg(n.to_string())
+        .output()
+        .expect("node is installed");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("baseline JSON");
     v.as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["name"].as_str().unwrap().to_owned(), r["cpu_ms"].as_f64().unwrap(), r["wall_ms"].as_f64().unwrap()))
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["cpu_ms"].as_f64().unwrap(),
+                r["wall_ms"].as_f64().unwrap(),
+            )
+        })
         .collect()
 }
 
 fn main() {
-    let n: usize = std::env::var("ITERATIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let n: usize = std::env::var("ITERATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
     let node = node_baseline(n);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -85,7 +114,11 @@ fn main() {
 
     // 1. A fresh isolate from the startup snapshot, in this process.
     let snap = dir.path().join("startup.snapshot");
-    let ok = std::process::Command::new(EXE).args(["__snapshot", "--out"]).arg(&snap).status().unwrap();
+    let ok = std::process::Command::new(EXE)
+        .args(["__snapshot", "--out"])
+        .arg(&snap)
+        .status()
+        .unwrap();
     assert!(ok.success());
     let startup: &'static [u8] = Box::leak(std::fs::read(&snap).unwrap().into_boxed_slice());
     {
@@ -169,14 +202,37 @@ fn main() {
         println!("  growth from first to last sample: {:+.1} MB ({:+.1}%)", last - first, (last - first) / first * 100.0);
     });
 
-    println!("\nmachine: {} CPUs, {}", num_cpus(), std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())).unwrap_or_default());
-    println!("| path | runs | CPU ms/run | wall ms/run | target CPU | Node.js vm baseline (CPU ms/run) | ratio |");
+    println!(
+        "\nmachine: {} CPUs, {}",
+        num_cpus(),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned())
+            )
+            .unwrap_or_default()
+    );
+    println!(
+        "| path | runs | CPU ms/run | wall ms/run | target CPU | Node.js vm baseline (CPU ms/run) | ratio |"
+    );
     println!("|---|---:|---:|---:|---:|---|---:|");
     for r in rows {
         let (bname, bcpu) = r.baseline.clone().unwrap_or_else(|| ("-".into(), f64::NAN));
-        let ratio = if bcpu.is_nan() { "-".into() } else { format!("{:.1}x", r.cpu_ms / bcpu) };
+        let ratio = if bcpu.is_nan() {
+            "-".into()
+        } else {
+            format!("{:.1}x", r.cpu_ms / bcpu)
+        };
         let target = r.target.map_or("-".into(), |t| format!("≤ {t} ms"));
-        println!("| {} | {} | {:.3} | {:.3} | {} | {} ({:.3}) | {} |", r.name, r.iterations, r.cpu_ms, r.wall_ms, target, bname, bcpu, ratio);
+        println!(
+            "| {} | {} | {:.3} | {:.3} | {} | {} ({:.3}) | {} |",
+            r.name, r.iterations, r.cpu_ms, r.wall_ms, target, bname, bcpu, ratio
+        );
     }
 }
 

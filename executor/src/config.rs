@@ -111,9 +111,13 @@ mod tests {
 
     #[test]
     fn out_of_range_limits_are_refused_naming_the_range() {
-        let e = Cli::try_parse_from(["mcp-v8", "--heap-memory-max", "65"]).unwrap_err().to_string();
+        let e = Cli::try_parse_from(["mcp-v8", "--heap-memory-max", "65"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("1..=64"), "{e}");
-        let e = Cli::try_parse_from(["mcp-v8", "--execution-timeout", "0"]).unwrap_err().to_string();
+        let e = Cli::try_parse_from(["mcp-v8", "--execution-timeout", "0"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("1..=300"), "{e}");
     }
 }

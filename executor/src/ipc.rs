@@ -35,7 +35,11 @@ pub struct RunLimits {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToWorker {
     /// Run `code`; the blob, when present, is the heap snapshot to resume.
-    Run { run_id: u64, code: String, limits: RunLimits },
+    Run {
+        run_id: u64,
+        code: String,
+        limits: RunLimits,
+    },
     /// Stop the run with this id (no-op when it already finished).
     Cancel { run_id: u64 },
 }
@@ -56,7 +60,11 @@ pub enum Ending {
 pub enum FromWorker {
     /// Sent once at start: the engine is initialised and this is its fingerprint.
     Ready { fingerprint: String, pid: u32 },
-    Console { run_id: u64, stream: Stream, text: String },
+    Console {
+        run_id: u64,
+        stream: Stream,
+        text: String,
+    },
     /// The run's outcome; for stateful runs a `Snapshot` follows when `ending` is completed.
     Result {
         run_id: u64,
@@ -80,8 +88,16 @@ pub struct Frame<T> {
 fn encode<T: Serialize>(msg: &T, blob: &[u8]) -> io::Result<Vec<u8>> {
     let header = serde_json::to_vec(msg).map_err(io::Error::other)?;
     let mut out = Vec::with_capacity(8 + header.len() + blob.len());
-    out.extend_from_slice(&u32::try_from(header.len()).map_err(io::Error::other)?.to_le_bytes());
-    out.extend_from_slice(&u32::try_from(blob.len()).map_err(io::Error::other)?.to_le_bytes());
+    out.extend_from_slice(
+        &u32::try_from(header.len())
+            .map_err(io::Error::other)?
+            .to_le_bytes(),
+    );
+    out.extend_from_slice(
+        &u32::try_from(blob.len())
+            .map_err(io::Error::other)?
+            .to_le_bytes(),
+    );
     out.extend_from_slice(&header);
     out.extend_from_slice(blob);
     Ok(out)
@@ -91,7 +107,10 @@ fn lengths(prefix: [u8; 8]) -> io::Result<(usize, usize)> {
     let h = u32::from_le_bytes(prefix[..4].try_into().expect("4 bytes")) as usize;
     let b = u32::from_le_bytes(prefix[4..].try_into().expect("4 bytes")) as usize;
     if h > MAX_FRAME || b > MAX_FRAME {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
     }
     Ok((h, b))
 }
@@ -159,10 +178,19 @@ mod tests {
     #[test]
     fn frames_round_trip_with_blob() {
         let mut buf = Vec::new();
-        let msg = FromWorker::Snapshot { run_id: 7, error: None };
+        let msg = FromWorker::Snapshot {
+            run_id: 7,
+            error: None,
+        };
         write_frame(&mut buf, &msg, b"heap-bytes").unwrap();
         let frame: Frame<FromWorker> = read_frame(&mut buf.as_slice()).unwrap().unwrap();
-        assert!(matches!(frame.msg, FromWorker::Snapshot { run_id: 7, error: None }));
+        assert!(matches!(
+            frame.msg,
+            FromWorker::Snapshot {
+                run_id: 7,
+                error: None
+            }
+        ));
         assert_eq!(frame.blob, b"heap-bytes");
     }
 

@@ -14,15 +14,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let result = match &cli.command {
-        Some(Command::Worker { startup_snapshot, snapshotting }) => {
-            mcp_v8::worker::main(*snapshotting, startup_snapshot).map(|()| ExitCode::SUCCESS)
-        }
-        Some(Command::Snapshot { out, webassembly_global }) => {
-            mcp_v8::worker::make_snapshot(out, *webassembly_global).map(|()| ExitCode::SUCCESS)
-        }
+        Some(Command::Worker {
+            startup_snapshot,
+            snapshotting,
+        }) => mcp_v8::worker::main(*snapshotting, startup_snapshot).map(|()| ExitCode::SUCCESS),
+        Some(Command::Snapshot {
+            out,
+            webassembly_global,
+        }) => mcp_v8::worker::make_snapshot(out, *webassembly_global).map(|()| ExitCode::SUCCESS),
         Some(Command::Exec(args)) => exec(&cli, args),
         None => {
             eprintln!(
@@ -41,7 +45,10 @@ fn main() -> ExitCode {
     }
 }
 
-#[allow(clippy::print_stdout, reason = "printing the record is what `exec` is for")]
+#[allow(
+    clippy::print_stdout,
+    reason = "printing the record is what `exec` is for"
+)]
 fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     let code = match args.code.as_deref() {
         None | Some("-") => {
@@ -88,6 +95,10 @@ fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         let mut record = serde_json::to_value(&finished)?;
         record["output"] = output.into();
         println!("{}", serde_json::to_string_pretty(&record)?);
-        Ok(if finished.status == mcp_v8::pool::Status::Completed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        Ok(if finished.status == mcp_v8::pool::Status::Completed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     })
 }

@@ -64,7 +64,11 @@ pub struct Runner {
 
 impl Runner {
     pub fn new(pool: Pool, store: Option<Arc<dyn HeapStore>>, limits: EngineArgs) -> Self {
-        Self { pool, store, limits }
+        Self {
+            pool,
+            store,
+            limits,
+        }
     }
 
     pub fn pool(&self) -> &Pool {
@@ -83,7 +87,11 @@ impl Runner {
             (Some(_), None) => return Err(RunError::StatelessHeap),
             (Some(id), Some(store)) => {
                 let id: HeapId = id.parse()?;
-                Some(get_matching(store.as_ref(), &id, self.pool.fingerprint()).await?.bytes)
+                Some(
+                    get_matching(store.as_ref(), &id, self.pool.fingerprint())
+                        .await?
+                        .bytes,
+                )
             }
         };
         Ok(self.pool.submit(req.code, heap, limits)?)
@@ -91,11 +99,20 @@ impl Runner {
 
     /// Turns a pool outcome into the record fields, storing the new heap.
     pub async fn finish(&self, outcome: RunOutcome) -> Finished {
-        let mut finished = Finished { status: outcome.status, result: outcome.result, error: outcome.error, heap: None };
+        let mut finished = Finished {
+            status: outcome.status,
+            result: outcome.result,
+            error: outcome.error,
+            heap: None,
+        };
         match (outcome.snapshot, &self.store) {
             (Some(bytes), Some(store)) => match store.put(&bytes, self.pool.fingerprint()).await {
                 Ok(id) => finished.heap = Some(id.to_string()),
-                Err(e) => finished.error = Some(format!("the run completed but its heap could not be saved: {e}")),
+                Err(e) => {
+                    finished.error = Some(format!(
+                        "the run completed but its heap could not be saved: {e}"
+                    ));
+                }
             },
             _ => {
                 if let Some(e) = outcome.snapshot_error {
@@ -117,7 +134,9 @@ impl Runner {
             "heap_memory_max_mb",
             req.heap_memory_max_mb,
             REQUEST_HEAP_MB.0,
-            REQUEST_HEAP_MB.1.min(self.limits.heap_memory_max.max(REQUEST_HEAP_MB.0)),
+            REQUEST_HEAP_MB
+                .1
+                .min(self.limits.heap_memory_max.max(REQUEST_HEAP_MB.0)),
             self.limits.heap_memory_max,
         )?;
         let timeout = check(
@@ -141,7 +160,9 @@ fn check(name: &str, value: Option<u32>, lo: u32, hi: u32, default: u32) -> Resu
     match value {
         None => Ok(default),
         Some(v) if (lo..=hi).contains(&v) => Ok(v),
-        Some(v) => Err(RunError::InvalidArgument(format!("{name} must be between {lo} and {hi} on this server, got {v}"))),
+        Some(v) => Err(RunError::InvalidArgument(format!(
+            "{name} must be between {lo} and {hi} on this server, got {v}"
+        ))),
     }
 }
 
@@ -151,8 +172,13 @@ mod tests {
 
     #[test]
     fn limits_outside_the_range_name_it() {
-        let e = check("heap_memory_max_mb", Some(65), 4, 64, 8).unwrap_err().to_string();
-        assert_eq!(e, "heap_memory_max_mb must be between 4 and 64 on this server, got 65");
+        let e = check("heap_memory_max_mb", Some(65), 4, 64, 8)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "heap_memory_max_mb must be between 4 and 64 on this server, got 65"
+        );
         assert_eq!(check("x", None, 1, 5, 3).unwrap(), 3);
         assert_eq!(check("x", Some(5), 1, 5, 3).unwrap(), 5);
     }

@@ -15,6 +15,8 @@ use crate::engine::{ENGINE_FLAGS, Engine, snapshot};
 use crate::ipc::{self, FromWorker, RunLimits, ToWorker};
 
 type Writer = Arc<Mutex<BufWriter<File>>>;
+/// The run in progress (its id and stop flag), for cancel requests.
+type Current = Option<(u64, Arc<StopFlag>)>;
 
 fn send(w: &Writer, msg: &FromWorker, blob: &[u8]) {
     if let Ok(mut w) = w.lock()
@@ -46,70 +48,123 @@ pub fn main(snapshotting: bool, startup_snapshot: &std::path::Path) -> anyhow::R
     deno_core::v8_set_flags(vec!["mcp-v8".into(), ENGINE_FLAGS.into()]);
     let startup = std::fs::read(startup_snapshot)?;
     let engine = Engine::new(snapshotting, startup)?;
-    let fingerprint = snapshot::fingerprint(if snapshotting { "snapshotting" } else { "plain" });
-    send(&out, &FromWorker::Ready { fingerprint, pid: std::process::id() }, &[]);
+    let fingerprint = snapshot::fingerprint(if snapshotting {
+        "snapshotting"
+    } else {
+        "plain"
+    });
+    send(
+        &out,
+        &FromWorker::Ready {
+            fingerprint,
+            pid: std::process::id(),
+        },
+        &[],
+    );
 
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
     let watchdog = Watchdog::start(out.clone());
-    let current: Arc<Mutex<Option<(u64, Arc<StopFlag>)>>> = Arc::default();
+    let current: Arc<Mutex<Current>> = Arc::default();
     {
         let current = current.clone();
         let watchdog = watchdog.clone();
         let out = out.clone();
-        std::thread::Builder::new().name("control".into()).spawn(move || {
-            let mut stdin = BufReader::new(std::io::stdin());
-            loop {
-                match ipc::read_frame::<ToWorker>(&mut stdin) {
-                    Ok(Some(frame)) => match frame.msg {
-                        ToWorker::Run { run_id, code, limits } => {
-                            let stop = Arc::new(StopFlag::default());
-                            let notice = out.clone();
-                            stop.on_stop(Box::new(move |reason| {
-                                if reason == Stop::HeapLimit {
-                                    let error = "RangeError: heap limit exceeded".to_owned();
-                                    send(&notice, &FromWorker::Fatal { run_id, error }, &[]);
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || {
+                let mut stdin = BufReader::new(std::io::stdin());
+                loop {
+                    match ipc::read_frame::<ToWorker>(&mut stdin) {
+                        Ok(Some(frame)) => match frame.msg {
+                            ToWorker::Run {
+                                run_id,
+                                code,
+                                limits,
+                            } => {
+                                let stop = Arc::new(StopFlag::default());
+                                let notice = out.clone();
+                                stop.on_stop(Box::new(move |reason| {
+                                    if reason == Stop::HeapLimit {
+                                        let error = "RangeError: heap limit exceeded".to_owned();
+                                        send(&notice, &FromWorker::Fatal { run_id, error }, &[]);
+                                    }
+                                }));
+                                if let Ok(mut c) = current.lock() {
+                                    *c = Some((run_id, stop.clone()));
                                 }
-                            }));
-                            if let Ok(mut c) = current.lock() {
-                                *c = Some((run_id, stop.clone()));
+                                watchdog.arm(run_id, &limits, stop.clone());
+                                let heap = (!frame.blob.is_empty()).then_some(frame.blob);
+                                if jobs_tx
+                                    .send(Job {
+                                        run_id,
+                                        code,
+                                        heap,
+                                        limits,
+                                        stop,
+                                    })
+                                    .is_err()
+                                {
+                                    return;
+                                }
                             }
-                            watchdog.arm(run_id, &limits, stop.clone());
-                            let heap = (!frame.blob.is_empty()).then_some(frame.blob);
-                            if jobs_tx.send(Job { run_id, code, heap, limits, stop }).is_err() {
-                                return;
+                            ToWorker::Cancel { run_id } => {
+                                if let Ok(c) = current.lock()
+                                    && let Some((id, stop)) = c.as_ref()
+                                    && *id == run_id
+                                {
+                                    stop.stop(Stop::Cancelled);
+                                }
                             }
-                        }
-                        ToWorker::Cancel { run_id } => {
-                            if let Ok(c) = current.lock()
-                                && let Some((id, stop)) = c.as_ref()
-                                && *id == run_id
-                            {
-                                stop.stop(Stop::Cancelled);
-                            }
-                        }
-                    },
-                    // The server closed our stdin (or sent garbage): exit quietly.
-                    Ok(None) | Err(_) => std::process::exit(0),
+                        },
+                        // The server closed our stdin (or sent garbage): exit quietly.
+                        Ok(None) | Err(_) => std::process::exit(0),
+                    }
                 }
-            }
-        })?;
+            })?;
     }
 
     for job in jobs_rx {
         let console_out = out.clone();
         let run_id = job.run_id;
         let console = Box::new(move |stream, text: &str| {
-            send(&console_out, &FromWorker::Console { run_id, stream, text: text.to_owned() }, &[]);
+            send(
+                &console_out,
+                &FromWorker::Console {
+                    run_id,
+                    stream,
+                    text: text.to_owned(),
+                },
+                &[],
+            );
         });
         let snap = engine.run(&job.code, job.heap, &job.limits, &job.stop, console, |r| {
             watchdog.disarm();
-            let msg = FromWorker::Result { run_id, ending: r.ending, result: r.result.clone(), error: r.error.clone() };
+            let msg = FromWorker::Result {
+                run_id,
+                ending: r.ending,
+                result: r.result.clone(),
+                error: r.error.clone(),
+            };
             send(&out, &msg, &[]);
         });
         if let Some(snap) = snap {
             match snap {
-                Ok(bytes) => send(&out, &FromWorker::Snapshot { run_id, error: None }, &bytes),
-                Err(e) => send(&out, &FromWorker::Snapshot { run_id, error: Some(e) }, &[]),
+                Ok(bytes) => send(
+                    &out,
+                    &FromWorker::Snapshot {
+                        run_id,
+                        error: None,
+                    },
+                    &bytes,
+                ),
+                Err(e) => send(
+                    &out,
+                    &FromWorker::Snapshot {
+                        run_id,
+                        error: Some(e),
+                    },
+                    &[],
+                ),
             }
         }
         // The server may already have sent the next run; only clear our own.
@@ -180,7 +235,12 @@ impl Watchdog {
         let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
         // Room for the isolate, its buffers and compiled code beyond the heap itself.
         let rss_limit = (limits.heap_bytes as u64) * 4 + (128 << 20);
-        let _ = self.0.send(Some(Armed { run_id, deadline, rss_limit, stop }));
+        let _ = self.0.send(Some(Armed {
+            run_id,
+            deadline,
+            rss_limit,
+            stop,
+        }));
     }
 
     fn disarm(&self) {
@@ -198,8 +258,14 @@ fn rss_bytes() -> Option<u64> {
 pub fn make_snapshot(out: &std::path::Path, webassembly_global: bool) -> anyhow::Result<()> {
     // This short-lived process alone keeps V8's flags writable after start-up; see
     // engine::runtime::make_startup_snapshot.
-    deno_core::v8_set_flags(vec!["mcp-v8".into(), "--no-freeze-flags-after-init".into(), ENGINE_FLAGS.into()]);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    deno_core::v8_set_flags(vec![
+        "mcp-v8".into(),
+        "--no-freeze-flags-after-init".into(),
+        ENGINE_FLAGS.into(),
+    ]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let _enter = rt.enter();
     let bytes = crate::engine::runtime::make_startup_snapshot(webassembly_global);
     let tmp = out.with_extension("tmp");

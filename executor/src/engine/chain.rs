@@ -37,7 +37,10 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 /// Splits a deno_core snapshot into (v8 data, sidecar).
 fn split(blob: &[u8]) -> Result<(&[u8], &[u8]), String> {
     let n = blob.len();
-    let v8_len = n.checked_sub(8).and_then(|at| u64_at(blob, at)).ok_or("snapshot too short")? as usize;
+    let v8_len = n
+        .checked_sub(8)
+        .and_then(|at| u64_at(blob, at))
+        .ok_or("snapshot too short")? as usize;
     if v8_len > n - 8 {
         return Err("snapshot length field out of range".into());
     }
@@ -68,12 +71,16 @@ impl StartupSources {
         // The string list is the last field: find where a seq starting there ends
         // exactly at the end, then confirm the fields before it.
         for p in (0..side.len().saturating_sub(4)).rev() {
-            let Some(count) = u32_at(side, p) else { continue };
+            let Some(count) = u32_at(side, p) else {
+                continue;
+            };
             if count == 0 || count > 10_000 || walk_seq(side, p, 1) != Some(side.len()) {
                 continue;
             }
             for q in (0..p.saturating_sub(24)).rev() {
-                if u64_at(side, q + 8) == Some(u64::from(count)) && walk_seq(side, q + 24, 2) == Some(p) {
+                if u64_at(side, q + 8) == Some(u64::from(count))
+                    && walk_seq(side, q + 24, 2) == Some(p)
+                {
                     return Ok(Self {
                         strings: side[p..].to_vec(),
                         count: u64::from(count),
@@ -87,11 +94,15 @@ impl StartupSources {
     }
 
     /// Gives a snapshot made from a restored isolate the startup snapshot's sources.
-    pub fn rechain(&self, blob: Vec<u8>) -> Result<Vec<u8>, String> {
-        let (v8, side) = split(&blob)?;
+    pub fn rechain(&self, blob: &[u8]) -> Result<Vec<u8>, String> {
+        let (v8, side) = split(blob)?;
         let n = side.len();
         let tail = n.checked_sub(32).ok_or("snapshot sidecar too short")?;
-        let (ops, sources, addl) = (u64_at(side, tail), u64_at(side, tail + 8), u64_at(side, tail + 16));
+        let (ops, sources, addl) = (
+            u64_at(side, tail),
+            u64_at(side, tail + 8),
+            u64_at(side, tail + 16),
+        );
         let (maps, strings) = (u32_at(side, n - 8), u32_at(side, n - 4));
         if (ops, addl) != (Some(self.op_count), Some(self.addl_refs))
             || maps != Some(0)
@@ -151,8 +162,11 @@ mod tests {
         let s = StartupSources::from_startup(&startup).unwrap();
         assert_eq!((s.count, s.op_count, s.addl_refs), (2, 40, 2));
 
-        let gen2 = blob(b"V8HEAP!", &tail(40, 0, 2, &0u32.to_le_bytes(), &0u32.to_le_bytes()));
-        let fixed = s.rechain(gen2).unwrap();
+        let gen2 = blob(
+            b"V8HEAP!",
+            &tail(40, 0, 2, &0u32.to_le_bytes(), &0u32.to_le_bytes()),
+        );
+        let fixed = s.rechain(&gen2).unwrap();
         let expected = blob(b"V8HEAP!", &tail(40, 2, 2, &0u32.to_le_bytes(), &strings));
         assert_eq!(fixed, expected);
     }
@@ -161,9 +175,12 @@ mod tests {
     fn an_unexpected_layout_is_an_error() {
         let startup = blob(b"V8", &tail(40, 1, 0, &0u32.to_le_bytes(), &seq(&[b"src"])));
         let s = StartupSources::from_startup(&startup).unwrap();
-        let other_ops = blob(b"V8", &tail(41, 0, 0, &0u32.to_le_bytes(), &0u32.to_le_bytes()));
-        assert!(s.rechain(other_ops).is_err());
-        assert!(s.rechain(vec![1, 2, 3]).is_err());
+        let other_ops = blob(
+            b"V8",
+            &tail(41, 0, 0, &0u32.to_le_bytes(), &0u32.to_le_bytes()),
+        );
+        assert!(s.rechain(&other_ops).is_err());
+        assert!(s.rechain(&[1, 2, 3]).is_err());
         assert!(StartupSources::from_startup(b"garbage-garbage-garbage").is_err());
     }
 }

@@ -40,7 +40,10 @@ pub fn restore(js: &mut JsRuntime, hidden: Hidden) -> Result<(), String> {
         let key = v8::String::new(scope, name).expect("small string");
         let value = v8::Local::new(scope, value);
         let deleted = global.delete(scope, key.into()).unwrap_or(false);
-        let set = deleted && global.define_own_property(scope, key.into(), value, v8::PropertyAttribute::DONT_ENUM).unwrap_or(false);
+        let set = deleted
+            && global
+                .define_own_property(scope, key.into(), value, v8::PropertyAttribute::DONT_ENUM)
+                .unwrap_or(false);
         if !set {
             return Err(format!(
                 "the heap could not be saved: the code made globalThis.{name} unchangeable, and that name is reserved by the engine"

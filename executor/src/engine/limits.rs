@@ -28,8 +28,11 @@ pub enum Stop {
 pub struct StopFlag {
     reason: Mutex<Option<Stop>>,
     isolate: Mutex<Option<v8::IsolateHandle>>,
-    hook: Mutex<Option<Box<dyn Fn(Stop) + Send>>>,
+    hook: Mutex<Option<StopHook>>,
 }
+
+/// Told the first reason a run is stopped for.
+pub type StopHook = Box<dyn Fn(Stop) + Send>;
 
 impl StopFlag {
     /// Connects the isolate; a stop recorded before it existed takes effect now.
@@ -44,7 +47,7 @@ impl StopFlag {
 
     /// Called once with the first stop reason (the worker uses it to tell the server
     /// why, in case V8 then aborts the process).
-    pub fn on_stop(&self, hook: Box<dyn Fn(Stop) + Send>) {
+    pub fn on_stop(&self, hook: StopHook) {
         if let Ok(mut h) = self.hook.lock() {
             *h = Some(hook);
         }
@@ -96,7 +99,10 @@ impl BufferBudget {
                 }
                 return false;
             }
-            match self.used.compare_exchange_weak(used, next, Ordering::Relaxed, Ordering::Relaxed) {
+            match self
+                .used
+                .compare_exchange_weak(used, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return true,
                 Err(actual) => used = actual,
             }
@@ -119,13 +125,21 @@ unsafe extern "C" fn allocate_uninitialized(budget: &BufferBudget, len: usize) -
 }
 
 fn allocate_with(budget: &BufferBudget, len: usize, zeroed: bool) -> *mut c_void {
-    let Some(layout) = layout(len) else { return std::ptr::null_mut() };
+    let Some(layout) = layout(len) else {
+        return std::ptr::null_mut();
+    };
     if !budget.reserve(len) {
         return std::ptr::null_mut();
     }
     // SAFETY: `layout` has a non-zero size; a null result is handed to V8, which
     // treats it as an allocation failure.
-    let ptr = unsafe { if zeroed { alloc_zeroed(layout) } else { alloc(layout) } };
+    let ptr = unsafe {
+        if zeroed {
+            alloc_zeroed(layout)
+        } else {
+            alloc(layout)
+        }
+    };
     if ptr.is_null() {
         budget.used.fetch_sub(len, Ordering::Relaxed);
     }
@@ -159,7 +173,12 @@ static VTABLE: v8::RustAllocatorVtable<BufferBudget> = v8::RustAllocatorVtable {
 
 /// An ArrayBuffer allocator that allows `limit` bytes and then stops the run.
 pub fn counting_allocator(limit: usize, stop: Arc<StopFlag>) -> v8::UniqueRef<v8::Allocator> {
-    let budget = Arc::new(BufferBudget { used: AtomicUsize::new(0), limit, exceeded: AtomicBool::new(false), stop });
+    let budget = Arc::new(BufferBudget {
+        used: AtomicUsize::new(0),
+        limit,
+        exceeded: AtomicBool::new(false),
+        stop,
+    });
     // SAFETY: the handle is a live `Arc<BufferBudget>` whose ownership passes to V8,
     // and VTABLE's functions expect exactly that type.
     unsafe { v8::new_rust_allocator(Arc::into_raw(budget), &VTABLE) }
@@ -172,7 +191,12 @@ mod tests {
     #[test]
     fn budget_refuses_past_the_limit_and_records_the_stop() {
         let stop = Arc::new(StopFlag::default());
-        let budget = BufferBudget { used: AtomicUsize::new(0), limit: 100, exceeded: AtomicBool::new(false), stop: stop.clone() };
+        let budget = BufferBudget {
+            used: AtomicUsize::new(0),
+            limit: 100,
+            exceeded: AtomicBool::new(false),
+            stop: stop.clone(),
+        };
         let p = allocate_with(&budget, 60, true);
         assert!(!p.is_null());
         assert!(allocate_with(&budget, 60, false).is_null());

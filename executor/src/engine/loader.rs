@@ -5,8 +5,8 @@
 use base64::Engine as _;
 use deno_core::error::ModuleLoaderError;
 use deno_core::{
-    ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader, ModuleSource, ModuleSourceCode,
-    ModuleSpecifier, ModuleType, ResolutionKind, resolve_import,
+    ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader, ModuleSource,
+    ModuleSourceCode, ModuleSpecifier, ModuleType, ResolutionKind, resolve_import,
 };
 use deno_error::JsErrorBox;
 
@@ -27,7 +27,12 @@ pub fn decode_data_url(url: &str) -> Result<String, String> {
 }
 
 impl ModuleLoader for DataUrlLoader {
-    fn resolve(&self, specifier: &str, referrer: &str, _kind: ResolutionKind) -> Result<ModuleSpecifier, ModuleLoaderError> {
+    fn resolve(
+        &self,
+        specifier: &str,
+        referrer: &str,
+        _kind: ResolutionKind,
+    ) -> Result<ModuleSpecifier, ModuleLoaderError> {
         resolve_import(specifier, referrer).map_err(JsErrorBox::from_err)
     }
 
@@ -40,7 +45,12 @@ impl ModuleLoader for DataUrlLoader {
         let result = if specifier.scheme() == "data" {
             decode_data_url(specifier.as_str())
                 .map(|code| {
-                    ModuleSource::new(ModuleType::JavaScript, ModuleSourceCode::String(code.into()), specifier, None)
+                    ModuleSource::new(
+                        ModuleType::JavaScript,
+                        ModuleSourceCode::String(code.into()),
+                        specifier,
+                        None,
+                    )
                 })
                 .map_err(JsErrorBox::generic)
         } else {
@@ -58,8 +68,14 @@ mod tests {
 
     #[test]
     fn data_urls_decode_in_both_encodings() {
-        assert_eq!(decode_data_url("data:text/javascript,export%20default%201").unwrap(), "export default 1");
-        assert_eq!(decode_data_url("data:text/javascript;base64,ZXhwb3J0IGRlZmF1bHQgMg==").unwrap(), "export default 2");
+        assert_eq!(
+            decode_data_url("data:text/javascript,export%20default%201").unwrap(),
+            "export default 1"
+        );
+        assert_eq!(
+            decode_data_url("data:text/javascript;base64,ZXhwb3J0IGRlZmF1bHQgMg==").unwrap(),
+            "export default 2"
+        );
         assert!(decode_data_url("data:text/javascript").is_err());
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use deno_core::error::{CoreError, CoreErrorKind, JsError};
 use deno_core::{JsRuntime, PollEventLoopOptions, v8};
 
-use crate::ipc::{Ending, RunLimits, Stream};
+use crate::ipc::{Ending, RunLimits};
 use limits::{Stop, StopFlag};
 use ops::ConsoleSink;
 use runtime::Isolate;
@@ -41,7 +41,11 @@ pub struct RunReport {
 
 impl RunReport {
     fn failed(error: String) -> Self {
-        Self { ending: Ending::Failed, result: None, error: Some(error) }
+        Self {
+            ending: Ending::Failed,
+            result: None,
+            error: Some(error),
+        }
     }
 }
 
@@ -56,13 +60,20 @@ pub struct Engine {
 impl Engine {
     /// `startup` lives as long as the process (one per worker, never per run).
     pub fn new(snapshotting: bool, startup: Vec<u8>) -> std::io::Result<Self> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let sources = if snapshotting {
             Some(chain::StartupSources::from_startup(&startup).map_err(std::io::Error::other)?)
         } else {
             None
         };
-        Ok(Self { snapshotting, startup: Box::leak(startup.into_boxed_slice()), sources, rt })
+        Ok(Self {
+            snapshotting,
+            startup: Box::leak(startup.into_boxed_slice()),
+            sources,
+            rt,
+        })
     }
 
     /// Runs `code`, calls `report` with the outcome, then (stateful, completed runs
@@ -73,7 +84,7 @@ impl Engine {
         heap: Option<Vec<u8>>,
         limits: &RunLimits,
         stop: &Arc<StopFlag>,
-        console: Box<dyn FnMut(Stream, &str)>,
+        console: ops::ConsoleFn,
         report: impl FnOnce(&RunReport),
     ) -> Option<Result<Vec<u8>, String>> {
         let script = match transform::to_script(code) {
@@ -84,8 +95,18 @@ impl Engine {
             }
         };
         let _enter = self.rt.enter();
-        let mut isolate = Isolate::new(self.snapshotting, self.startup, heap, limits.heap_bytes, stop);
-        isolate.js().op_state().borrow_mut().put(ConsoleSink::new(limits.max_output_bytes, console));
+        let mut isolate = Isolate::new(
+            self.snapshotting,
+            self.startup,
+            heap,
+            limits.heap_bytes,
+            stop,
+        );
+        isolate
+            .js()
+            .op_state()
+            .borrow_mut()
+            .put(ConsoleSink::new(limits.max_output_bytes, console));
         let hidden = host::hide(isolate.js());
         let outcome = self.evaluate(isolate.js(), script.source);
         let outcome = match stop.reason() {
@@ -96,13 +117,22 @@ impl Engine {
             Some(Stop::TimedOut) => RunReport {
                 ending: Ending::TimedOut,
                 result: None,
-                error: Some(format!("execution timed out after {} ms", limits.timeout_ms)),
+                error: Some(format!(
+                    "execution timed out after {} ms",
+                    limits.timeout_ms
+                )),
             },
-            Some(Stop::Cancelled) => {
-                RunReport { ending: Ending::Cancelled, result: None, error: Some("execution cancelled".into()) }
-            }
+            Some(Stop::Cancelled) => RunReport {
+                ending: Ending::Cancelled,
+                result: None,
+                error: Some("execution cancelled".into()),
+            },
             None => match outcome {
-                Ok(text) => RunReport { ending: Ending::Completed, result: Some(text), error: None },
+                Ok(text) => RunReport {
+                    ending: Ending::Completed,
+                    result: Some(text),
+                    error: None,
+                },
                 Err(e) => RunReport::failed(e),
             },
         };
@@ -112,14 +142,18 @@ impl Engine {
         }
         // The console sink holds the pipe writer; it must not end up in the heap's
         // lifetime, and ops never run during snapshotting anyway.
-        isolate.js().op_state().borrow_mut().try_take::<ConsoleSink>();
+        isolate
+            .js()
+            .op_state()
+            .borrow_mut()
+            .try_take::<ConsoleSink>();
         if let Err(e) = host::restore(isolate.js(), hidden) {
             return Some(Err(e));
         }
         let snap = std::panic::catch_unwind(AssertUnwindSafe(|| isolate.snapshot()));
         Some(match snap {
             Ok(Some(bytes)) => match &self.sources {
-                Some(sources) => sources.rechain(bytes),
+                Some(sources) => sources.rechain(&bytes),
                 None => Ok(bytes),
             },
             Ok(None) => Err("this isolate cannot be snapshotted".into()),
@@ -129,19 +163,23 @@ impl Engine {
 
     fn evaluate(&self, js: &mut JsRuntime, source: String) -> Result<String, String> {
         call_helper(js, "reseed", None)?;
-        let value = js.execute_script("<run>", source).map_err(|e| js_error_line(&e))?;
+        let value = js
+            .execute_script("<run>", source)
+            .map_err(|e| js_error_line(&e))?;
         let value = self
             .rt
             .block_on(async {
                 let settled = js.resolve(value);
-                let v = js.with_event_loop_promise(settled, PollEventLoopOptions::default()).await?;
+                let v = js
+                    .with_event_loop_promise(settled, PollEventLoopOptions::default())
+                    .await?;
                 // Timers and promises the run left behind finish before the heap is
                 // captured, as a script's process would before exiting.
                 js.run_event_loop(PollEventLoopOptions::default()).await?;
                 Ok::<_, CoreError>(v)
             })
             .map_err(|e| core_error_line(&e))?;
-        let text = call_helper(js, "formatResult", Some(value))?;
+        let text = call_helper(js, "formatResult", Some(&value))?;
         deno_core::scope!(scope, js);
         let local = v8::Local::new(scope, text);
         Ok(local.to_rust_string_lossy(scope))
@@ -149,7 +187,11 @@ impl Engine {
 }
 
 /// Calls `globalThis.__mcpV8[name](arg)`, the frozen helper the bootstrap installs.
-fn call_helper(js: &mut JsRuntime, name: &str, arg: Option<v8::Global<v8::Value>>) -> Result<v8::Global<v8::Value>, String> {
+fn call_helper(
+    js: &mut JsRuntime,
+    name: &str,
+    arg: Option<&v8::Global<v8::Value>>,
+) -> Result<v8::Global<v8::Value>, String> {
     deno_core::scope!(scope, js);
     v8::tc_scope!(let tc, scope);
     let global = tc.get_current_context().global(tc);
@@ -160,9 +202,12 @@ fn call_helper(js: &mut JsRuntime, name: &str, arg: Option<v8::Global<v8::Value>
         .and_then(|h| v8::Local::<v8::Object>::try_from(h).ok())
         .and_then(|h| h.get(tc, name_key.into()))
         .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
-        .ok_or_else(|| format!("Error: the engine helper __mcpV8.{name} is missing from this heap"))?;
+        .ok_or_else(|| {
+            format!("Error: the engine helper __mcpV8.{name} is missing from this heap")
+        })?;
     let recv: v8::Local<'_, v8::Value> = v8::undefined(tc).into();
-    let args: Vec<v8::Local<'_, v8::Value>> = arg.iter().map(|a| v8::Local::new(tc, a)).collect();
+    let args: Vec<v8::Local<'_, v8::Value>> =
+        arg.into_iter().map(|a| v8::Local::new(tc, a)).collect();
     match func.call(tc, recv, &args) {
         Some(v) => Ok(v8::Global::new(tc, v)),
         None => match tc.exception() {
@@ -177,7 +222,11 @@ pub fn js_error_line(e: &JsError) -> String {
     match (&e.name, &e.message) {
         (Some(name), Some(msg)) if !name.is_empty() => format!("{name}: {msg}"),
         (None, Some(msg)) | (Some(_), Some(msg)) => format!("Error: {msg}"),
-        _ => e.exception_message.strip_prefix("Uncaught ").unwrap_or(&e.exception_message).to_owned(),
+        _ => e
+            .exception_message
+            .strip_prefix("Uncaught ")
+            .unwrap_or(&e.exception_message)
+            .to_owned(),
     }
 }
 

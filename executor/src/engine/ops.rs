@@ -10,16 +10,24 @@ use serde::Serialize;
 use crate::ipc::Stream;
 
 /// Receives console lines of the current run, capped at `max_bytes`.
+/// Where console lines go (the worker sends them to the server).
+pub type ConsoleFn = Box<dyn FnMut(Stream, &str)>;
+
 pub struct ConsoleSink {
-    emit: Box<dyn FnMut(Stream, &str)>,
+    emit: ConsoleFn,
     used: usize,
     max_bytes: usize,
     truncated: bool,
 }
 
 impl ConsoleSink {
-    pub fn new(max_bytes: usize, emit: Box<dyn FnMut(Stream, &str)>) -> Self {
-        Self { emit, used: 0, max_bytes, truncated: false }
+    pub fn new(max_bytes: usize, emit: ConsoleFn) -> Self {
+        Self {
+            emit,
+            used: 0,
+            max_bytes,
+            truncated: false,
+        }
     }
 
     fn line(&mut self, stream: Stream, text: &str) {
@@ -28,7 +36,10 @@ impl ConsoleSink {
         }
         if self.used + text.len() + 1 > self.max_bytes {
             self.truncated = true;
-            let note = format!("[console output truncated: this run exceeded {} bytes]", self.max_bytes);
+            let note = format!(
+                "[console output truncated: this run exceeded {} bytes]",
+                self.max_bytes
+            );
             (self.emit)(Stream::Stderr, &note);
             return;
         }
@@ -42,7 +53,11 @@ pub struct TimeOrigin(pub Instant);
 
 #[op2(fast)]
 pub fn op_mcp_console(state: &mut OpState, #[smi] stream: u32, #[string] text: &str) {
-    let stream = if stream == 0 { Stream::Stdout } else { Stream::Stderr };
+    let stream = if stream == 0 {
+        Stream::Stdout
+    } else {
+        Stream::Stderr
+    };
     if let Some(sink) = state.try_borrow_mut::<ConsoleSink>() {
         sink.line(stream, text);
     }
@@ -74,7 +89,9 @@ pub fn op_mcp_random_uuid() -> String {
 
 #[op2(fast)]
 pub fn op_mcp_now(state: &mut OpState) -> f64 {
-    state.try_borrow::<TimeOrigin>().map_or(0.0, |t| t.0.elapsed().as_secs_f64() * 1000.0)
+    state
+        .try_borrow::<TimeOrigin>()
+        .map_or(0.0, |t| t.0.elapsed().as_secs_f64() * 1000.0)
 }
 
 #[op2(fast)]
@@ -98,8 +115,16 @@ pub struct UrlParts {
 }
 
 fn parts(u: &url::Url) -> UrlParts {
-    let search = u.query().map(|q| format!("?{q}")).filter(|q| q != "?").unwrap_or_default();
-    let hash = u.fragment().map(|f| format!("#{f}")).filter(|f| f != "#").unwrap_or_default();
+    let search = u
+        .query()
+        .map(|q| format!("?{q}"))
+        .filter(|q| q != "?")
+        .unwrap_or_default();
+    let hash = u
+        .fragment()
+        .map(|f| format!("#{f}"))
+        .filter(|f| f != "#")
+        .unwrap_or_default();
     UrlParts {
         href: u.as_str().to_owned(),
         origin: u.origin().ascii_serialization(),
@@ -121,14 +146,26 @@ fn parts(u: &url::Url) -> UrlParts {
 
 #[op2]
 #[serde]
-pub fn op_mcp_url_parse(#[string] input: &str, #[string] base: &str, has_base: bool) -> Option<UrlParts> {
-    let parsed = if has_base { url::Url::parse(base).ok()?.join(input).ok()? } else { url::Url::parse(input).ok()? };
+pub fn op_mcp_url_parse(
+    #[string] input: &str,
+    #[string] base: &str,
+    has_base: bool,
+) -> Option<UrlParts> {
+    let parsed = if has_base {
+        url::Url::parse(base).ok()?.join(input).ok()?
+    } else {
+        url::Url::parse(input).ok()?
+    };
     Some(parts(&parsed))
 }
 
 #[op2]
 #[serde]
-pub fn op_mcp_url_set(#[string] href: &str, #[string] part: &str, #[string] value: &str) -> Option<UrlParts> {
+pub fn op_mcp_url_set(
+    #[string] href: &str,
+    #[string] part: &str,
+    #[string] value: &str,
+) -> Option<UrlParts> {
     if part == "href" {
         return url::Url::parse(value).ok().map(|u| parts(&u));
     }
@@ -140,11 +177,19 @@ pub fn op_mcp_url_set(#[string] href: &str, #[string] part: &str, #[string] valu
         "username" => u.set_username(value),
         "password" => u.set_password(Some(value)),
         "host" => {
-            let (h, p) = value.rsplit_once(':').map_or((value, None), |(h, p)| (h, p.parse().ok()));
-            u.set_host(Some(h)).map_err(|_| ()).and_then(|()| u.set_port(p))
+            let (h, p) = value
+                .rsplit_once(':')
+                .map_or((value, None), |(h, p)| (h, p.parse().ok()));
+            u.set_host(Some(h))
+                .map_err(|_| ())
+                .and_then(|()| u.set_port(p))
         }
         "hostname" => u.set_host(Some(value)).map_err(|_| ()),
-        "port" => u.set_port(if value.is_empty() { None } else { value.parse().ok() }),
+        "port" => u.set_port(if value.is_empty() {
+            None
+        } else {
+            value.parse().ok()
+        }),
         "pathname" => {
             u.set_path(value);
             Ok(())
@@ -180,16 +225,21 @@ pub fn op_mcp_atob(#[string] input: &str) -> Result<String, deno_error::JsErrorB
 fn atob(input: &str) -> Option<String> {
     // The forgiving-base64 decode of the HTML spec: ASCII whitespace ignored,
     // padding optional.
-    let mut clean: String = input.chars().filter(|c| !matches!(c, ' ' | '\t' | '\n' | '\x0c' | '\r')).collect();
-    if clean.len() % 4 == 0 && clean.ends_with("==") {
+    let mut clean: String = input
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '\t' | '\n' | '\x0c' | '\r'))
+        .collect();
+    if clean.len().is_multiple_of(4) && clean.ends_with("==") {
         clean.truncate(clean.len() - 2);
-    } else if clean.len() % 4 == 0 && clean.ends_with('=') {
+    } else if clean.len().is_multiple_of(4) && clean.ends_with('=') {
         clean.truncate(clean.len() - 1);
     }
     if clean.len() % 4 == 1 || clean.contains('=') {
         return None;
     }
-    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD.decode(clean.as_bytes()).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(clean.as_bytes())
+        .ok()?;
     Some(bytes.into_iter().map(char::from).collect())
 }
 

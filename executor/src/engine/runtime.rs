@@ -24,7 +24,10 @@ fn extension() -> deno_core::Extension {
 /// `webassembly_global`, `WebAssembly` is exposed for snapshotting isolates, which
 /// V8 would otherwise never do (see [`install_webassembly`]).
 pub fn make_startup_snapshot(webassembly_global: bool) -> Vec<u8> {
-    let mut rt = JsRuntimeForSnapshot::new(RuntimeOptions { extensions: vec![extension()], ..Default::default() });
+    let mut rt = JsRuntimeForSnapshot::new(RuntimeOptions {
+        extensions: vec![extension()],
+        ..Default::default()
+    });
     let webassembly_global = match (webassembly_global, wasm_external_references().1) {
         (true, Err(why)) => {
             tracing::warn!(reason = %why, "WebAssembly is unavailable in stateful runs");
@@ -64,7 +67,13 @@ enum Runtime {
 impl Isolate {
     /// A runtime restored from `heap` (a session snapshot) or else from `startup`.
     /// `snapshotting` isolates can be snapshotted after the run.
-    pub fn new(snapshotting: bool, startup: &'static [u8], heap: Option<Vec<u8>>, heap_bytes: usize, stop: &Arc<StopFlag>) -> Self {
+    pub fn new(
+        snapshotting: bool,
+        startup: &'static [u8],
+        heap: Option<Vec<u8>>,
+        heap_bytes: usize,
+        stop: &Arc<StopFlag>,
+    ) -> Self {
         let heap = heap.map(LeasedBlob::new);
         let blob = heap.as_ref().map_or(startup, LeasedBlob::as_static);
         let params = v8::CreateParams::default()
@@ -98,7 +107,10 @@ impl Isolate {
                 current.saturating_mul(2)
             }
         });
-        Self { runtime, _heap: heap }
+        Self {
+            runtime,
+            _heap: heap,
+        }
     }
 
     pub fn js(&mut self) -> &mut JsRuntime {
@@ -107,7 +119,10 @@ impl Isolate {
 
     /// Snapshots the heap, consuming the isolate. `None` for non-snapshotting isolates.
     pub fn snapshot(self) -> Option<Vec<u8>> {
-        let Isolate { runtime, _heap: heap } = self;
+        let Isolate {
+            runtime,
+            _heap: heap,
+        } = self;
         let bytes = match runtime {
             Runtime::Snapshotting(rt) => Some(rt.snapshot().into_vec()),
             Runtime::Plain(rt) => {

@@ -18,7 +18,9 @@ pub struct LeasedBlob {
 
 impl LeasedBlob {
     pub fn new(bytes: Vec<u8>) -> Self {
-        Self { ptr: Box::into_raw(bytes.into_boxed_slice()) }
+        Self {
+            ptr: Box::into_raw(bytes.into_boxed_slice()),
+        }
     }
 
     /// The bytes with a `'static` lifetime. Valid until this lease is dropped.
@@ -78,7 +80,11 @@ pub fn fingerprint(flags: &str) -> String {
     h.update(include_bytes!("bootstrap.js"));
     h.update(flags.as_bytes());
     let digest = hex::encode(h.finalize());
-    format!("v8-{}/deno_core-0.413.0/{}", v8::V8::get_version(), &digest[..16])
+    format!(
+        "v8-{}/deno_core-0.413.0/{}",
+        v8::V8::get_version(),
+        &digest[..16]
+    )
 }
 
 /// Mangled names of the JS-promise-integration callbacks that `WasmJs::Install`
@@ -106,14 +112,21 @@ pub fn wasm_external_references() -> (Vec<v8::ExternalReference>, Result<(), Str
         Ok(a) => a.clone(),
         Err(_) => vec![missing_callback as *const () as usize; JSPI_CALLBACKS.len()],
     };
-    let refs = addrs.into_iter().map(|a| v8::ExternalReference { pointer: a as *mut c_void }).collect();
+    let refs = addrs
+        .into_iter()
+        .map(|a| v8::ExternalReference {
+            pointer: a as *mut c_void,
+        })
+        .collect();
     (refs, found.as_ref().map(|_| ()).map_err(Clone::clone))
 }
 
 fn find_callbacks() -> Result<Vec<usize>, String> {
     use object::{Object, ObjectSymbol};
-    let exe = std::fs::read("/proc/self/exe").map_err(|e| format!("cannot read /proc/self/exe: {e}"))?;
-    let file = object::File::parse(&*exe).map_err(|e| format!("cannot parse the executable: {e}"))?;
+    let exe =
+        std::fs::read("/proc/self/exe").map_err(|e| format!("cannot read /proc/self/exe: {e}"))?;
+    let file =
+        object::File::parse(&*exe).map_err(|e| format!("cannot parse the executable: {e}"))?;
     let mut install = None;
     let mut callbacks = [None; JSPI_CALLBACKS.len()];
     for sym in file.symbols() {
@@ -129,6 +142,9 @@ fn find_callbacks() -> Result<Vec<usize>, String> {
     let bias = (v8_internal_wasm_js_install as *const () as usize).wrapping_sub(install as usize);
     callbacks
         .iter()
-        .map(|c| c.map(|a| (a as usize).wrapping_add(bias)).ok_or_else(|| "V8 callback symbols not found".to_owned()))
+        .map(|c| {
+            c.map(|a| (a as usize).wrapping_add(bias))
+                .ok_or_else(|| "V8 callback symbols not found".to_owned())
+        })
         .collect()
 }

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use swc_common::errors::{DiagnosticBuilder, Emitter, Handler};
 use swc_common::{FileName, SourceMap, Spanned, sync::Lrc};
 use swc_ecma_ast::{
-    ClassDecl, Decl, DefaultDecl, ExportDecl, ImportSpecifier, Module, ModuleDecl, ModuleExportName,
-    ModuleItem, Pat, Stmt, VarDecl, VarDeclKind,
+    ClassDecl, Decl, DefaultDecl, ExportDecl, ImportSpecifier, Module, ModuleDecl,
+    ModuleExportName, ModuleItem, Pat, Stmt, VarDecl, VarDeclKind,
 };
 use swc_ecma_parser::{Parser, StringInput, Syntax, TsSyntax};
 use swc_ts_fast_strip::{Mode, Options};
@@ -37,8 +37,10 @@ pub struct Script {
     pub rewritten: bool,
 }
 
+type Diagnostics = Vec<(String, Option<swc_common::Span>)>;
+
 #[derive(Clone, Default)]
-struct Collect(Arc<Mutex<Vec<(String, Option<swc_common::Span>)>>>);
+struct Collect(Arc<Mutex<Diagnostics>>);
 
 impl Emitter for Collect {
     fn emit(&mut self, db: &mut DiagnosticBuilder<'_>) {
@@ -53,9 +55,15 @@ impl Emitter for Collect {
 pub fn to_script(code: &str) -> Result<Script, SyntaxError> {
     swc_common::GLOBALS.set(&Default::default(), || {
         match strip(code, false) {
-            Ok(js) => Ok(Script { source: js, rewritten: false }),
+            Ok(js) => Ok(Script {
+                source: js,
+                rewritten: false,
+            }),
             Err(script_err) => match strip(code, true) {
-                Ok(js) => rewrite_module(&js).map(|source| Script { source, rewritten: true }),
+                Ok(js) => rewrite_module(&js).map(|source| Script {
+                    source,
+                    rewritten: true,
+                }),
                 // The parse that got further is the better diagnosis.
                 Err(module_err) => Err(furthest(script_err, module_err)),
             },
@@ -64,7 +72,11 @@ pub fn to_script(code: &str) -> Result<Script, SyntaxError> {
 }
 
 fn furthest(a: SyntaxError, b: SyntaxError) -> SyntaxError {
-    if (b.line, b.column) > (a.line, a.column) { b } else { a }
+    if (b.line, b.column) > (a.line, a.column) {
+        b
+    } else {
+        a
+    }
 }
 
 fn strip(code: &str, module: bool) -> Result<String, SyntaxError> {
@@ -74,7 +86,11 @@ fn strip(code: &str, module: bool) -> Result<String, SyntaxError> {
     let options = Options {
         module: Some(module),
         mode: Mode::StripOnly,
-        parser: TsSyntax { tsx: false, decorators: true, ..Default::default() },
+        parser: TsSyntax {
+            tsx: false,
+            decorators: true,
+            ..Default::default()
+        },
         ..Default::default()
     };
     match swc_ts_fast_strip::operate(&cm, &handler, code.to_owned(), options) {
@@ -83,7 +99,11 @@ fn strip(code: &str, module: bool) -> Result<String, SyntaxError> {
             let first = collect.0.lock().ok().and_then(|d| d.first().cloned());
             Err(match first {
                 Some((message, span)) => syntax_error(&cm, message, span),
-                None => SyntaxError { message: e.message, line: 1, column: 0 },
+                None => SyntaxError {
+                    message: e.message,
+                    line: 1,
+                    column: 0,
+                },
             })
         }
     }
@@ -96,18 +116,30 @@ fn syntax_error(cm: &SourceMap, message: String, span: Option<swc_common::Span>)
             (loc.line, loc.col.0)
         })
         .unwrap_or((1, 0));
-    SyntaxError { message, line, column }
+    SyntaxError {
+        message,
+        line,
+        column,
+    }
 }
 
 fn parse_module(js: &str) -> Result<(Module, u32), SyntaxError> {
     let cm: Lrc<SourceMap> = Default::default();
     let fm = cm.new_source_file(FileName::Anon.into(), js.to_owned());
-    let mut parser = Parser::new(Syntax::Es(Default::default()), StringInput::from(&*fm), None);
+    let mut parser = Parser::new(
+        Syntax::Es(Default::default()),
+        StringInput::from(&*fm),
+        None,
+    );
     let module = parser
         .parse_module()
         .map_err(|e| syntax_error(&cm, e.kind().msg().into_owned(), Some(e.span())))?;
     if let Some(e) = parser.take_errors().into_iter().next() {
-        return Err(syntax_error(&cm, e.kind().msg().into_owned(), Some(e.span())));
+        return Err(syntax_error(
+            &cm,
+            e.kind().msg().into_owned(),
+            Some(e.span()),
+        ));
     }
     Ok((module, fm.start_pos.0))
 }
@@ -115,8 +147,20 @@ fn parse_module(js: &str) -> Result<(Module, u32), SyntaxError> {
 /// Rewrites module code into a script; see the module docs for the shape.
 fn rewrite_module(js: &str) -> Result<String, SyntaxError> {
     let (module, base) = parse_module(js)?;
-    let mut w = Rewriter { src: js, base, out: String::new(), pos: 0, hoisted_var: vec![], hoisted_let: vec![], functions: String::new(), imports: 0 };
-    let last_expr = module.body.iter().rposition(|i| matches!(i, ModuleItem::Stmt(Stmt::Expr(_))));
+    let mut w = Rewriter {
+        src: js,
+        base,
+        out: String::new(),
+        pos: 0,
+        hoisted_var: vec![],
+        hoisted_let: vec![],
+        functions: String::new(),
+        imports: 0,
+    };
+    let last_expr = module
+        .body
+        .iter()
+        .rposition(|i| matches!(i, ModuleItem::Stmt(Stmt::Expr(_))));
     let last_index = module.body.len().checked_sub(1);
     for (i, item) in module.body.iter().enumerate() {
         let returns = last_expr == Some(i) && last_index == Some(i);
@@ -132,7 +176,10 @@ fn rewrite_module(js: &str) -> Result<String, SyntaxError> {
     }
     // Everything stays on the user's lines: the prefix shares line 1, functions go last
     // (declarations hoist, so the async body still sees them).
-    Ok(format!("{prefix}(async () => {{{}\n}})();{}", w.out, w.functions))
+    Ok(format!(
+        "{prefix}(async () => {{{}\n}})();{}",
+        w.out, w.functions
+    ))
 }
 
 struct Rewriter<'a> {
@@ -148,7 +195,10 @@ struct Rewriter<'a> {
 
 impl Rewriter<'_> {
     fn range(&self, span: swc_common::Span) -> (usize, usize) {
-        ((span.lo.0 - self.base) as usize, (span.hi.0 - self.base) as usize)
+        (
+            (span.lo.0 - self.base) as usize,
+            (span.hi.0 - self.base) as usize,
+        )
     }
 
     /// Replaces the source of `span` with `text`, keeping its line breaks.
@@ -156,7 +206,10 @@ impl Rewriter<'_> {
         let (lo, hi) = self.range(span);
         self.out.push_str(&self.src[self.pos..lo]);
         self.out.push_str(text);
-        let newlines = self.src[lo..hi].matches('\n').count().saturating_sub(text.matches('\n').count());
+        let newlines = self.src[lo..hi]
+            .matches('\n')
+            .count()
+            .saturating_sub(text.matches('\n').count());
         self.out.push_str(&"\n".repeat(newlines));
         self.pos = hi;
     }
@@ -171,18 +224,28 @@ impl Rewriter<'_> {
             ModuleItem::ModuleDecl(ModuleDecl::Import(import)) => {
                 let binding = format!("__mcp_import{}", self.imports);
                 self.imports += 1;
-                let mut text = format!("const {binding} = await import({});", self.text(import.src.span()));
+                let mut text = format!(
+                    "const {binding} = await import({});",
+                    self.text(import.src.span())
+                );
                 for spec in &import.specifiers {
                     let (local, from) = match spec {
-                        ImportSpecifier::Default(d) => (d.local.sym.to_string(), format!("{binding}.default")),
+                        ImportSpecifier::Default(d) => {
+                            (d.local.sym.to_string(), format!("{binding}.default"))
+                        }
                         ImportSpecifier::Namespace(n) => (n.local.sym.to_string(), binding.clone()),
                         ImportSpecifier::Named(n) => {
                             let imported = match &n.imported {
                                 Some(ModuleExportName::Ident(i)) => i.sym.to_string(),
-                                Some(ModuleExportName::Str(s)) => s.value.to_string_lossy().into_owned(),
+                                Some(ModuleExportName::Str(s)) => {
+                                    s.value.to_string_lossy().into_owned()
+                                }
                                 None => n.local.sym.to_string(),
                             };
-                            (n.local.sym.to_string(), format!("{binding}[{}]", serde_json::Value::from(imported)))
+                            (
+                                n.local.sym.to_string(),
+                                format!("{binding}[{}]", serde_json::Value::from(imported)),
+                            )
                         }
                     };
                     text.push_str(&format!(" {local} = {from};"));
@@ -201,7 +264,11 @@ impl Rewriter<'_> {
             }
             ModuleItem::ModuleDecl(ModuleDecl::ExportDefaultExpr(e)) => {
                 let expr = self.text(e.expr.span()).to_owned();
-                let text = if returns { format!("return ({expr});") } else { format!("({expr});") };
+                let text = if returns {
+                    format!("return ({expr});")
+                } else {
+                    format!("({expr});")
+                };
                 self.replace(e.span, &text);
             }
             ModuleItem::ModuleDecl(ModuleDecl::ExportDefaultDecl(d)) => {
@@ -252,7 +319,11 @@ impl Rewriter<'_> {
                 VarDeclKind::Let | VarDeclKind::Const => self.hoisted_let.extend(names),
             }
             if let Some(init) = &d.init {
-                text.push_str(&format!("({} = {}); ", self.text(d.name.span()), self.text(init.span())));
+                text.push_str(&format!(
+                    "({} = {}); ",
+                    self.text(d.name.span()),
+                    self.text(init.span())
+                ));
             }
         }
         self.replace(var.span, text.trim_end());
@@ -291,25 +362,46 @@ mod tests {
 
     #[test]
     fn top_level_await_is_hoisted_and_last_expression_returned() {
-        let s = to_script("const a = await 1;\nlet {b, c: [d]} = {b: 2, c: [3]};\na + b + d").unwrap();
+        let s =
+            to_script("const a = await 1;\nlet {b, c: [d]} = {b: 2, c: [3]};\na + b + d").unwrap();
         assert!(s.rewritten);
-        assert!(s.source.starts_with("let a, b, d; (async () => {"), "{}", s.source);
+        assert!(
+            s.source.starts_with("let a, b, d; (async () => {"),
+            "{}",
+            s.source
+        );
         assert!(s.source.contains("(a = await 1);"), "{}", s.source);
         assert!(s.source.contains("return (a + b + d);"), "{}", s.source);
-        assert_eq!(s.source.matches('\n').count(), 3, "lines are preserved: {}", s.source);
+        assert_eq!(
+            s.source.matches('\n').count(),
+            3,
+            "lines are preserved: {}",
+            s.source
+        );
     }
 
     #[test]
     fn imports_become_dynamic_imports_on_var_bindings() {
-        let s = to_script("import def, { x as y } from 'data:text/javascript,export default 1';\ndef").unwrap();
+        let s =
+            to_script("import def, { x as y } from 'data:text/javascript,export default 1';\ndef")
+                .unwrap();
         assert!(s.source.starts_with("var def, y;"), "{}", s.source);
-        assert!(s.source.contains("await import('data:text/javascript,export default 1')"), "{}", s.source);
+        assert!(
+            s.source
+                .contains("await import('data:text/javascript,export default 1')"),
+            "{}",
+            s.source
+        );
     }
 
     #[test]
     fn functions_move_after_the_wrapper_and_classes_are_assigned() {
         let s = to_script("await 0;\nfunction f() { return 1 }\nclass C {}\nf()").unwrap();
-        assert!(s.source.ends_with("\nfunction f() { return 1 }"), "{}", s.source);
+        assert!(
+            s.source.ends_with("\nfunction f() { return 1 }"),
+            "{}",
+            s.source
+        );
         assert!(s.source.contains("C = class C {};"), "{}", s.source);
     }
 

@@ -1,8 +1,8 @@
 //! A run as the pool tracks it: queued, running or done, with exactly one outcome
 //! delivered whichever of result, cancel, timeout or crash comes first.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -46,18 +46,35 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    pub fn from_ending(ending: Ending, result: Option<String>, error: Option<String>, snapshot: Option<Vec<u8>>) -> Self {
+    pub fn from_ending(
+        ending: Ending,
+        result: Option<String>,
+        error: Option<String>,
+        snapshot: Option<Vec<u8>>,
+    ) -> Self {
         let status = match ending {
             Ending::Completed => Status::Completed,
             Ending::Failed => Status::Failed,
             Ending::TimedOut => Status::TimedOut,
             Ending::Cancelled => Status::Cancelled,
         };
-        Self { status, result, error, snapshot, snapshot_error: None }
+        Self {
+            status,
+            result,
+            error,
+            snapshot,
+            snapshot_error: None,
+        }
     }
 
     pub fn status(status: Status, error: &str) -> Self {
-        Self { status, result: None, error: Some(error.to_owned()), snapshot: None, snapshot_error: None }
+        Self {
+            status,
+            result: None,
+            error: Some(error.to_owned()),
+            snapshot: None,
+            snapshot_error: None,
+        }
     }
 }
 
@@ -75,11 +92,14 @@ enum State {
     Done,
 }
 
+/// What the worker needs to run a job: code, input heap, limits.
+pub type Spec = (String, Option<Vec<u8>>, RunLimits);
+
 pub struct Job {
     pub id: u64,
     pub deadline: Instant,
     pub timeout: Duration,
-    spec: Mutex<Option<(String, Option<Vec<u8>>, RunLimits)>>,
+    spec: Mutex<Option<Spec>>,
     state: Mutex<State>,
     cancel: Notify,
     cancel_flag: AtomicBool,
@@ -97,7 +117,11 @@ impl Job {
         heap: Option<Vec<u8>>,
         limits: RunLimits,
         queued: Arc<AtomicUsize>,
-    ) -> (Self, oneshot::Receiver<RunOutcome>, mpsc::UnboundedReceiver<ConsoleLine>) {
+    ) -> (
+        Self,
+        oneshot::Receiver<RunOutcome>,
+        mpsc::UnboundedReceiver<ConsoleLine>,
+    ) {
         let (otx, orx) = oneshot::channel();
         let (ctx, crx) = mpsc::unbounded_channel();
         let timeout = Duration::from_millis(limits.timeout_ms);
@@ -131,7 +155,7 @@ impl Job {
 
     /// The code, heap and limits, with the timeout shortened by the time spent queued.
     /// `None` if it was taken already (a job is dispatched once; `start` ensures it).
-    pub fn take_spec(&self) -> Option<(String, Option<Vec<u8>>, RunLimits)> {
+    pub fn take_spec(&self) -> Option<Spec> {
         let (code, heap, mut limits) = self.spec.lock().ok()?.take()?;
         let left = self.deadline.saturating_duration_since(Instant::now());
         limits.timeout_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1);

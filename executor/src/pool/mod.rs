@@ -6,14 +6,14 @@ mod job;
 mod process;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use job::{ConsoleLine, RunOutcome, Status};
 use job::Job;
+pub use job::{ConsoleLine, RunOutcome, Status};
 use process::{After, WorkerProcess};
 
 use crate::ipc::RunLimits;
@@ -70,7 +70,9 @@ impl RunHandle {
 
     /// Waits for the outcome, dropping console lines.
     pub async fn wait(self) -> RunOutcome {
-        self.outcome.await.unwrap_or_else(|_| RunOutcome::status(Status::Failed, "the worker pool shut down"))
+        self.outcome
+            .await
+            .unwrap_or_else(|_| RunOutcome::status(Status::Failed, "the worker pool shut down"))
     }
 }
 
@@ -110,9 +112,14 @@ impl Pool {
         if config.stateful {
             cmd.arg("--webassembly-global");
         }
-        let status = cmd.status().await.map_err(|e| PoolError::Startup(e.to_string()))?;
+        let status = cmd
+            .status()
+            .await
+            .map_err(|e| PoolError::Startup(e.to_string()))?;
         if !status.success() {
-            return Err(PoolError::Startup(format!("the snapshot builder exited with {status}")));
+            return Err(PoolError::Startup(format!(
+                "the snapshot builder exited with {status}"
+            )));
         }
         let (tx, rx) = async_channel::unbounded::<Arc<Job>>();
         let in_flight = Arc::new(AtomicUsize::new(0));
@@ -124,15 +131,35 @@ impl Pool {
             let startup = startup.clone();
             let in_flight = in_flight.clone();
             let stateful = config.stateful;
-            tokio::spawn(async move { supervise(slot, exe, stateful, startup, rx, in_flight, pids).await });
+            tokio::spawn(async move {
+                supervise(slot, exe, stateful, startup, rx, in_flight, pids).await;
+            });
         }
-        let fingerprint = crate::engine::snapshot::fingerprint(if config.stateful { "snapshotting" } else { "plain" });
+        let fingerprint = crate::engine::snapshot::fingerprint(if config.stateful {
+            "snapshotting"
+        } else {
+            "plain"
+        });
         let queued = Arc::new(AtomicUsize::new(0));
-        Ok(Self { queue: tx, queued, capacity: config.queue_capacity.max(1), next_id: AtomicU64::new(1), in_flight, pids, fingerprint, _snapshot_dir: dir })
+        Ok(Self {
+            queue: tx,
+            queued,
+            capacity: config.queue_capacity.max(1),
+            next_id: AtomicU64::new(1),
+            in_flight,
+            pids,
+            fingerprint,
+            _snapshot_dir: dir,
+        })
     }
 
     /// Queues a run. Its timeout starts now, queue time included.
-    pub fn submit(&self, code: String, heap: Option<Vec<u8>>, limits: RunLimits) -> Result<RunHandle, PoolError> {
+    pub fn submit(
+        &self,
+        code: String,
+        heap: Option<Vec<u8>>,
+        limits: RunLimits,
+    ) -> Result<RunHandle, PoolError> {
         let taken = self.queued.fetch_add(1, Ordering::Relaxed);
         if taken >= self.capacity {
             self.queued.fetch_sub(1, Ordering::Relaxed);
@@ -149,10 +176,18 @@ impl Pool {
         let timer = job.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(timer.deadline).await;
-            let msg = format!("execution timed out after {} ms while waiting for a worker", timer.timeout.as_millis());
+            let msg = format!(
+                "execution timed out after {} ms while waiting for a worker",
+                timer.timeout.as_millis()
+            );
             timer.stop(Status::TimedOut, &msg);
         });
-        Ok(RunHandle { id, console, outcome, job })
+        Ok(RunHandle {
+            id,
+            console,
+            outcome,
+            job,
+        })
     }
 
     /// Runs waiting for a worker.
@@ -218,7 +253,12 @@ async fn supervise(
             let after = proc.run(&job).await;
             in_flight.fetch_sub(1, Ordering::Relaxed);
             if let After::Dead = after {
-                tracing::warn!(slot, pid = proc.pid, run = job.id, "worker died; replacing it");
+                tracing::warn!(
+                    slot,
+                    pid = proc.pid,
+                    run = job.id,
+                    "worker died; replacing it"
+                );
                 break;
             }
         }

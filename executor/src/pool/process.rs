@@ -47,11 +47,22 @@ impl WorkerProcess {
         if stateful {
             cmd.arg("--snapshotting");
         }
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
-        let mut child =
-            cmd.spawn().map_err(|source| SpawnError::Spawn { exe: exe.display().to_string(), source })?;
-        let stdin = child.stdin.take().ok_or_else(|| SpawnError::NotReady("no stdin".into()))?;
-        let stdout = child.stdout.take().ok_or_else(|| SpawnError::NotReady("no stdout".into()))?;
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|source| SpawnError::Spawn {
+            exe: exe.display().to_string(),
+            source,
+        })?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| SpawnError::NotReady("no stdin".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| SpawnError::NotReady("no stdout".into()))?;
         // A dedicated reader keeps frame decoding out of `select!`, where a
         // half-read frame would be lost.
         let (tx, mut frames) = mpsc::unbounded_channel();
@@ -65,26 +76,49 @@ impl WorkerProcess {
         });
         let ready = timeout(READY_TIMEOUT, frames.recv()).await;
         let pid = match ready {
-            Ok(Some(ipc::Frame { msg: FromWorker::Ready { pid, .. }, .. })) => pid,
+            Ok(Some(ipc::Frame {
+                msg: FromWorker::Ready { pid, .. },
+                ..
+            })) => pid,
             Ok(Some(_)) => return Err(SpawnError::NotReady("unexpected first message".into())),
             Ok(None) => {
-                let status = child.wait().await.map(|s| s.to_string()).unwrap_or_default();
+                let status = child
+                    .wait()
+                    .await
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
                 return Err(SpawnError::NotReady(format!("it exited ({status})")));
             }
             Err(_) => return Err(SpawnError::NotReady("timed out".into())),
         };
-        Ok(Self { child, stdin, frames, pid, stateful })
+        Ok(Self {
+            child,
+            stdin,
+            frames,
+            pid,
+            stateful,
+        })
     }
 
     /// Runs `job` to its one outcome.
     pub async fn run(&mut self, job: &Job) -> After {
         let Some((code, heap, limits)) = job.take_spec() else {
-            job.finish(RunOutcome::status(Status::Failed, "internal error: run dispatched twice"));
+            job.finish(RunOutcome::status(
+                Status::Failed,
+                "internal error: run dispatched twice",
+            ));
             return After::Alive;
         };
         let run_id = job.id;
-        let msg = ToWorker::Run { run_id, code, limits };
-        if ipc::write_frame_async(&mut self.stdin, &msg, heap.as_deref().unwrap_or(&[])).await.is_err() {
+        let msg = ToWorker::Run {
+            run_id,
+            code,
+            limits,
+        };
+        if ipc::write_frame_async(&mut self.stdin, &msg, heap.as_deref().unwrap_or(&[]))
+            .await
+            .is_err()
+        {
             return self.died(job, None, None, false).await;
         }
         let mut kill_at = job.deadline + KILL_GRACE;
@@ -157,7 +191,12 @@ impl WorkerProcess {
         fatal: Option<String>,
         cancelling: bool,
     ) -> After {
-        let status = self.child.wait().await.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+        let status = self
+            .child
+            .wait()
+            .await
+            .map(|s| s.to_string())
+            .unwrap_or_else(|e| e.to_string());
         let outcome = if let Some((_, r, _)) = result {
             let mut o = RunOutcome::from_ending(Ending::Completed, r, None, None);
             o.snapshot_error = Some(format!(
@@ -171,7 +210,10 @@ impl WorkerProcess {
         } else if cancelling {
             RunOutcome::status(Status::Cancelled, "execution cancelled")
         } else if Instant::now() >= job.deadline {
-            RunOutcome::status(Status::TimedOut, &format!("execution timed out after {} ms", job.timeout.as_millis()))
+            RunOutcome::status(
+                Status::TimedOut,
+                &format!("execution timed out after {} ms", job.timeout.as_millis()),
+            )
         } else {
             RunOutcome::status(
                 Status::Failed,

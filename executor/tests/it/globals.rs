@@ -18,8 +18,18 @@ async fn timers_run_in_order_and_can_be_cleared() {
 #[tokio::test(flavor = "multi_thread")]
 async fn encoding_url_and_base64() {
     let h = harness::stateless().await;
-    assert_eq!(h.ok("new TextDecoder().decode(new TextEncoder().encode('héllo ✓'))").await.0, "héllo ✓");
-    assert_eq!(h.ok("Array.from(new TextEncoder().encode('é')).join()").await.0, "195,169");
+    assert_eq!(
+        h.ok("new TextDecoder().decode(new TextEncoder().encode('héllo ✓'))")
+            .await
+            .0,
+        "héllo ✓"
+    );
+    assert_eq!(
+        h.ok("Array.from(new TextEncoder().encode('é')).join()")
+            .await
+            .0,
+        "195,169"
+    );
     assert_eq!(h.ok("try { new TextDecoder('utf-8', {fatal: true}).decode(new Uint8Array([0xff])) } catch (e) { e.name }").await.0, "TypeError");
     let url = "const u = new URL('../b/c?x=1&y=two#frag', 'https://user:pw@example.com:8443/a/z');
         u.searchParams.append('z', 'a b');
@@ -28,10 +38,26 @@ async fn encoding_url_and_base64() {
         h.ok(url).await.0,
         "https://user:pw@example.com:8443/b/c?x=1&y=two&z=a+b#frag|https://example.com:8443|example.com:8443|/b/c|?x=1&y=two&z=a+b|#frag|two"
     );
-    assert_eq!(h.ok("try { new URL('not a url') } catch (e) { e.name }").await.0, "TypeError");
-    assert_eq!(h.ok("new URLSearchParams({a: '1', b: 'x y'}).toString()").await.0, "a=1&b=x+y");
-    assert_eq!(h.ok("btoa('hello') + ' ' + atob('aGVsbG8=')").await.0, "aGVsbG8= hello");
-    assert_eq!(h.ok("try { atob('***') } catch (e) { e.name }").await.0, "InvalidCharacterError");
+    assert_eq!(
+        h.ok("try { new URL('not a url') } catch (e) { e.name }")
+            .await
+            .0,
+        "TypeError"
+    );
+    assert_eq!(
+        h.ok("new URLSearchParams({a: '1', b: 'x y'}).toString()")
+            .await
+            .0,
+        "a=1&b=x+y"
+    );
+    assert_eq!(
+        h.ok("btoa('hello') + ' ' + atob('aGVsbG8=')").await.0,
+        "aGVsbG8= hello"
+    );
+    assert_eq!(
+        h.ok("try { atob('***') } catch (e) { e.name }").await.0,
+        "InvalidCharacterError"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -53,7 +79,10 @@ async fn the_host_is_not_reachable() {
     let h = harness::stateless().await;
     let code = "[typeof Deno, typeof __bootstrap, typeof require, typeof process, typeof fetch,
         Object.getOwnPropertyNames(globalThis).filter(n => /deno|ops|bootstrap|__infra|__timers/i.test(n)).join('/')].join()";
-    assert_eq!(h.ok(code).await.0, "undefined,undefined,undefined,undefined,undefined,");
+    assert_eq!(
+        h.ok(code).await.0,
+        "undefined,undefined,undefined,undefined,undefined,"
+    );
     // The engine helper is frozen and cannot be replaced.
     let code = "'use strict'; try { globalThis.__mcpV8 = 1; 'replaced' } catch (e) { Object.isFrozen(__mcpV8) ? 'frozen' : 'open' }";
     assert_eq!(h.ok(code).await.0, "frozen");
@@ -80,5 +109,10 @@ async fn webassembly_works_stateless_and_stateful() {
     let (r, heap) = h.ok(&code).await;
     assert_eq!(r, "true,5,42,add");
     // The heap it produced restores, with WebAssembly still there.
-    assert_eq!(h.ok_on(&heap.unwrap(), "typeof WebAssembly.Instance").await.0, "function");
+    assert_eq!(
+        h.ok_on(&heap.unwrap(), "typeof WebAssembly.Instance")
+            .await
+            .0,
+        "function"
+    );
 }

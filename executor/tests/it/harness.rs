@@ -23,14 +23,23 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { stateful: true, workers: 1, queue: 16, heap_mb: 16, timeout_s: 10 }
+        Self {
+            stateful: true,
+            workers: 1,
+            queue: 16,
+            heap_mb: 16,
+            timeout_s: 10,
+        }
     }
 }
 
 pub async fn start(o: Options) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store: Option<Arc<dyn HeapStore>> =
-        if o.stateful { Some(Arc::new(DirStore::open(dir.path().join("heaps")).unwrap())) } else { None };
+    let store: Option<Arc<dyn HeapStore>> = if o.stateful {
+        Some(Arc::new(DirStore::open(dir.path().join("heaps")).unwrap()))
+    } else {
+        None
+    };
     let pool = Pool::start(PoolConfig {
         workers: o.workers as usize,
         queue_capacity: o.queue as usize,
@@ -46,7 +55,11 @@ pub async fn start(o: Options) -> Harness {
         max_queued_executions: o.queue,
         max_output_bytes: 1 << 20,
     };
-    Harness { runner: Runner::new(pool, store.clone(), limits), store, _dir: dir }
+    Harness {
+        runner: Runner::new(pool, store.clone(), limits),
+        store,
+        _dir: dir,
+    }
 }
 
 pub async fn stateful() -> Harness {
@@ -54,16 +67,30 @@ pub async fn stateful() -> Harness {
 }
 
 pub async fn stateless() -> Harness {
-    start(Options { stateful: false, ..Default::default() }).await
+    start(Options {
+        stateful: false,
+        ..Default::default()
+    })
+    .await
 }
 
 impl Harness {
     pub async fn run(&self, code: &str) -> Finished {
-        self.runner.run(RunRequest { code: code.into(), ..Default::default() }).await.expect("run accepted")
+        self.runner
+            .run(RunRequest {
+                code: code.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("run accepted")
     }
 
     pub async fn run_on(&self, heap: &str, code: &str) -> Finished {
-        let req = RunRequest { code: code.into(), heap: Some(heap.into()), ..Default::default() };
+        let req = RunRequest {
+            code: code.into(),
+            heap: Some(heap.into()),
+            ..Default::default()
+        };
         self.runner.run(req).await.expect("run accepted")
     }
 

@@ -7,7 +7,11 @@ use mcp_v8::runner::RunRequest;
 use crate::harness::{self, Harness};
 
 async fn ends(h: &Harness, code: &str, timeout_s: u32) -> (Status, String) {
-    let req = RunRequest { code: code.into(), execution_timeout_secs: Some(timeout_s), ..Default::default() };
+    let req = RunRequest {
+        code: code.into(),
+        execution_timeout_secs: Some(timeout_s),
+        ..Default::default()
+    };
     let f = h.runner.run(req).await.expect("accepted");
     (f.status, f.error.unwrap_or_default())
 }
@@ -43,7 +47,12 @@ async fn memory_bombs_hit_the_heap_limit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wasm_memory_bombs_end_clearly() {
     let h = harness::stateless().await;
-    let (s, e) = ends(&h, "const m = new WebAssembly.Memory({initial: 1}); while (true) m.grow(64)", 10).await;
+    let (s, e) = ends(
+        &h,
+        "const m = new WebAssembly.Memory({initial: 1}); while (true) m.grow(64)",
+        10,
+    )
+    .await;
     assert_eq!(s, Status::Failed, "{e}");
     assert!(e.contains("RangeError"), "{e}");
     let bomb = "const ms = []; for (;;) { const m = new WebAssembly.Memory({initial: 1024}); new Uint8Array(m.buffer).fill(1); ms.push(m) }";
@@ -57,7 +66,13 @@ async fn wasm_memory_bombs_end_clearly() {
 async fn deep_recursion_is_a_range_error() {
     let h = harness::stateful().await;
     let (s, e) = ends(&h, "function r(n) { return r(n + 1) + 1 } r(0)", 10).await;
-    assert_eq!((s, e.as_str()), (Status::Failed, "RangeError: Maximum call stack size exceeded"));
+    assert_eq!(
+        (s, e.as_str()),
+        (
+            Status::Failed,
+            "RangeError: Maximum call stack size exceeded"
+        )
+    );
     h.still_serves().await;
 }
 
@@ -77,7 +92,11 @@ async fn a_hundred_megabytes_of_console_is_capped() {
         last = line.text;
     }
     let f = h.runner.finish(handle.outcome.await.unwrap()).await;
-    assert_eq!((f.status, f.result.as_deref()), (Status::Completed, Some("done")), "{f:?}");
+    assert_eq!(
+        (f.status, f.result.as_deref()),
+        (Status::Completed, Some("done")),
+        "{f:?}"
+    );
     assert!(bytes <= (1 << 20) + 200, "kept {bytes} bytes");
     assert!(last.contains("truncated"), "{last}");
     h.still_serves().await;
@@ -86,7 +105,12 @@ async fn a_hundred_megabytes_of_console_is_capped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn atomics_wait_on_shared_memory_times_out() {
     let h = harness::stateless().await;
-    let (s, e) = ends(&h, "const sab = new SharedArrayBuffer(16); Atomics.wait(new Int32Array(sab), 0, 0); 'woke'", 1).await;
+    let (s, e) = ends(
+        &h,
+        "const sab = new SharedArrayBuffer(16); Atomics.wait(new Int32Array(sab), 0, 0); 'woke'",
+        1,
+    )
+    .await;
     assert_eq!(s, Status::TimedOut, "{e}");
     h.still_serves().await;
 }

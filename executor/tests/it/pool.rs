@@ -2,35 +2,60 @@
 
 use std::time::Duration;
 
+use mcp_v8::pool::PoolError;
 use mcp_v8::pool::Status;
 use mcp_v8::runner::{RunError, RunRequest};
-use mcp_v8::pool::PoolError;
 
 use crate::harness::{self, Options};
 
 fn spin(secs: u32) -> RunRequest {
-    RunRequest { code: "while (true) {}".into(), execution_timeout_secs: Some(secs), ..Default::default() }
+    RunRequest {
+        code: "while (true) {}".into(),
+        execution_timeout_secs: Some(secs),
+        ..Default::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stateful_sessions_run_in_parallel() {
-    let h = harness::start(Options { workers: 2, ..Default::default() }).await;
+    let h = harness::start(Options {
+        workers: 2,
+        ..Default::default()
+    })
+    .await;
     let (_, a) = h.ok("var name = 'a'").await;
     let (_, b) = h.ok("var name = 'b'").await;
-    let busy = "const t0 = Date.now(); while (Date.now() - t0 < 500) {}; [name, t0, Date.now()].join()";
-    let (ra, rb) = tokio::join!(h.ok_on(a.as_deref().unwrap(), busy), h.ok_on(b.as_deref().unwrap(), busy));
+    let busy =
+        "const t0 = Date.now(); while (Date.now() - t0 < 500) {}; [name, t0, Date.now()].join()";
+    let (ra, rb) = tokio::join!(
+        h.ok_on(a.as_deref().unwrap(), busy),
+        h.ok_on(b.as_deref().unwrap(), busy)
+    );
     let parse = |r: &str| {
         let p: Vec<&str> = r.split(',').collect();
-        (p[0].to_owned(), p[1].parse::<u64>().unwrap(), p[2].parse::<u64>().unwrap())
+        (
+            p[0].to_owned(),
+            p[1].parse::<u64>().unwrap(),
+            p[2].parse::<u64>().unwrap(),
+        )
     };
     let ((na, sa, ea), (nb, sb, eb)) = (parse(&ra.0), parse(&rb.0));
     assert_eq!((na.as_str(), nb.as_str()), ("a", "b"));
-    assert!(sa < eb && sb < ea, "the two sessions' runs overlapped in time: {ra:?} {rb:?}");
+    assert!(
+        sa < eb && sb < ea,
+        "the two sessions' runs overlapped in time: {ra:?} {rb:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_queue_is_server_busy() {
-    let h = harness::start(Options { workers: 1, queue: 1, stateful: false, ..Default::default() }).await;
+    let h = harness::start(Options {
+        workers: 1,
+        queue: 1,
+        stateful: false,
+        ..Default::default()
+    })
+    .await;
     let running = h.runner.submit(spin(3)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let queued = h.runner.submit(spin(3)).await.unwrap();
@@ -44,26 +69,49 @@ async fn a_full_queue_is_server_busy() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_ends_running_and_queued_runs() {
-    let h = harness::start(Options { workers: 1, stateful: false, ..Default::default() }).await;
+    let h = harness::start(Options {
+        workers: 1,
+        stateful: false,
+        ..Default::default()
+    })
+    .await;
     let running = h.runner.submit(spin(10)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let queued = h.runner.submit(spin(10)).await.unwrap();
     queued.cancel();
-    let q = tokio::time::timeout(Duration::from_secs(1), queued.wait()).await.expect("a queued cancel ends at once");
+    let q = tokio::time::timeout(Duration::from_secs(1), queued.wait())
+        .await
+        .expect("a queued cancel ends at once");
     assert_eq!(q.status, Status::Cancelled);
     running.cancel();
-    let r = tokio::time::timeout(Duration::from_secs(5), running.wait()).await.expect("cancel stops a busy loop");
+    let r = tokio::time::timeout(Duration::from_secs(5), running.wait())
+        .await
+        .expect("cancel stops a busy loop");
     assert_eq!(r.status, Status::Cancelled);
     h.still_serves().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_queued_run_times_out_where_it_waits() {
-    let h = harness::start(Options { workers: 1, stateful: false, ..Default::default() }).await;
+    let h = harness::start(Options {
+        workers: 1,
+        stateful: false,
+        ..Default::default()
+    })
+    .await;
     let running = h.runner.submit(spin(4)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let queued = h.runner.submit(RunRequest { execution_timeout_secs: Some(1), ..spin(1) }).await.unwrap();
-    let q = tokio::time::timeout(Duration::from_secs(3), queued.wait()).await.expect("ends at its own deadline");
+    let queued = h
+        .runner
+        .submit(RunRequest {
+            execution_timeout_secs: Some(1),
+            ..spin(1)
+        })
+        .await
+        .unwrap();
+    let q = tokio::time::timeout(Duration::from_secs(3), queued.wait())
+        .await
+        .expect("ends at its own deadline");
     assert_eq!(q.status, Status::TimedOut);
     assert!(q.error.unwrap().contains("waiting for a worker"));
     assert_eq!(running.wait().await.status, Status::TimedOut);

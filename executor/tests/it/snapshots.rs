@@ -13,7 +13,9 @@ async fn declarations_survive_like_a_repl() {
     assert_eq!(h.ok_on(&h1, "y + z").await.0, "110");
     assert_eq!(h.ok_on(&h1, "f(21) + new C().v()").await.0, "42c");
     // Top-level await takes the rewrite path; its declarations persist the same way.
-    let (_, h2) = h.ok_on(&h1, "const w = await Promise.resolve(5); let u = w + y;").await;
+    let (_, h2) = h
+        .ok_on(&h1, "const w = await Promise.resolve(5); let u = w + y;")
+        .await;
     assert_eq!(h.ok_on(&h2.unwrap(), "[w, u, x].join()").await.0, "5,15,1");
 }
 
@@ -23,11 +25,19 @@ async fn a_session_chains_over_runs_and_each_heap_is_immutable() {
     let (_, mut heap) = h.ok("var counter = 0; var log = []").await;
     let first = heap.clone().unwrap();
     for i in 1..=5 {
-        let (r, next) = h.ok_on(heap.as_deref().unwrap(), &format!("counter += 1; log.push({i}); counter")).await;
+        let (r, next) = h
+            .ok_on(
+                heap.as_deref().unwrap(),
+                &format!("counter += 1; log.push({i}); counter"),
+            )
+            .await;
         assert_eq!(r, i.to_string());
         heap = next;
     }
-    assert_eq!(h.ok_on(heap.as_deref().unwrap(), "log.join()").await.0, "1,2,3,4,5");
+    assert_eq!(
+        h.ok_on(heap.as_deref().unwrap(), "log.join()").await.0,
+        "1,2,3,4,5"
+    );
     // Content addressing: the first heap still holds the state it was made with.
     assert_eq!(h.ok_on(&first, "counter").await.0, "0");
 }
@@ -39,9 +49,16 @@ async fn same_state_gives_the_same_heap_id_and_random_is_reseeded() {
     let base = base.unwrap();
     let (a, _) = h.ok_on(&base, "Math.random()").await;
     let (b, _) = h.ok_on(&base, "Math.random()").await;
-    assert_ne!(a, b, "two runs from one snapshot must not replay Math.random");
-    let (c, _) = h.ok_on(&base, "crypto.getRandomValues(new Uint32Array(4)).join()").await;
-    let (d, _) = h.ok_on(&base, "crypto.getRandomValues(new Uint32Array(4)).join()").await;
+    assert_ne!(
+        a, b,
+        "two runs from one snapshot must not replay Math.random"
+    );
+    let (c, _) = h
+        .ok_on(&base, "crypto.getRandomValues(new Uint32Array(4)).join()")
+        .await;
+    let (d, _) = h
+        .ok_on(&base, "crypto.getRandomValues(new Uint32Array(4)).join()")
+        .await;
     assert_ne!(c, d);
 }
 
@@ -64,7 +81,11 @@ async fn wasm_instance_at_top_level_completes_without_a_heap() {
     );
     let f = h.run(&code).await;
     assert_eq!(f.status, Status::Completed, "{f:?}");
-    assert_eq!(f.result.as_deref(), Some("3"), "the result survives the failed snapshot");
+    assert_eq!(
+        f.result.as_deref(),
+        Some("3"),
+        "the result survives the failed snapshot"
+    );
     assert!(f.heap.is_none());
     let e = f.error.unwrap();
     assert!(e.contains("WebAssembly") && e.contains("stateless"), "{e}");

@@ -106,7 +106,9 @@ impl Node {
 
     pub fn log_tail(&self) -> String {
         let s = std::fs::read_to_string(&self.log).unwrap_or_default();
-        s.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        let panics = s.lines().filter(|l| l.contains("panicked")).take(3);
+        let tail = s.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev();
+        panics.chain(tail).collect::<Vec<_>>().join("\n")
     }
 }
 

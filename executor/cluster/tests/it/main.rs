@@ -1,6 +1,9 @@
 //! The crate's one integration-test binary: the shared `MetaStore` suite run against
 //! every backend, and real multi-process `mcp-v8-meta` clusters on loopback.
 
+mod cluster;
+mod dns;
+mod etcd;
 mod harness;
 mod local;
 mod raft_single;
