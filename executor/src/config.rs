@@ -39,6 +39,8 @@ pub enum Command {
         startup_snapshot: PathBuf,
         #[arg(long)]
         snapshotting: bool,
+        #[arg(long, default_value_t = 512)]
+        recycle_above_mb: u64,
     },
     /// Internal: build the startup snapshot (started by the server)
     #[command(name = "__snapshot", hide = true)]
@@ -68,6 +70,10 @@ pub struct EngineArgs {
     /// Runs that may wait for a free worker; beyond this, requests get "server busy"
     #[arg(long, env = "MCP_V8_MAX_QUEUED_EXECUTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_queued_executions: u32,
+
+    /// Replace a worker process whose memory stays this many MB above its start after a run
+    #[arg(long, env = "MCP_V8_WORKER_RECYCLE_MB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(16..))]
+    pub worker_recycle_mb: u64,
 
     /// Console output kept per run, in bytes; later lines are dropped with a note
     #[arg(long, env = "MCP_V8_MAX_OUTPUT_BYTES", default_value_t = 10 << 20)]

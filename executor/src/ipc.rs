@@ -71,10 +71,20 @@ pub enum FromWorker {
         ending: Ending,
         result: Option<String>,
         error: Option<String>,
+        /// Last frame of this run, and the worker exits after it (see `retire`).
+        #[serde(default)]
+        retire: bool,
     },
     /// The heap snapshot of a completed stateful run travels as the frame's blob;
     /// `error` says why there is none.
-    Snapshot { run_id: u64, error: Option<String> },
+    Snapshot {
+        run_id: u64,
+        error: Option<String>,
+        /// The worker's memory stayed high after the run: it exits after this frame
+        /// and the server starts a fresh one.
+        #[serde(default)]
+        retire: bool,
+    },
     /// The worker is about to exit because of the run (memory far past its limit).
     Fatal { run_id: u64, error: String },
 }
@@ -181,6 +191,7 @@ mod tests {
         let msg = FromWorker::Snapshot {
             run_id: 7,
             error: None,
+            retire: true,
         };
         write_frame(&mut buf, &msg, b"heap-bytes").unwrap();
         let frame: Frame<FromWorker> = read_frame(&mut buf.as_slice()).unwrap().unwrap();
@@ -188,7 +199,8 @@ mod tests {
             frame.msg,
             FromWorker::Snapshot {
                 run_id: 7,
-                error: None
+                error: None,
+                retire: true
             }
         ));
         assert_eq!(frame.blob, b"heap-bytes");

@@ -22,7 +22,9 @@ fn main() -> ExitCode {
         Some(Command::Worker {
             startup_snapshot,
             snapshotting,
-        }) => mcp_v8::worker::main(*snapshotting, startup_snapshot).map(|()| ExitCode::SUCCESS),
+            recycle_above_mb,
+        }) => mcp_v8::worker::main(*snapshotting, startup_snapshot, *recycle_above_mb)
+            .map(|()| ExitCode::SUCCESS),
         Some(Command::Snapshot {
             out,
             webassembly_global,
@@ -67,6 +69,7 @@ fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
             queue_capacity: 1,
             stateful: !matches!(store_config, StoreConfig::Stateless),
             worker_exe: std::env::current_exe()?,
+            recycle_above_mb: cli.engine.worker_recycle_mb,
         })
         .await?;
         let runner = Runner::new(pool, store, cli.engine.clone());

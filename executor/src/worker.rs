@@ -12,7 +12,14 @@ use std::time::{Duration, Instant};
 
 use crate::engine::limits::{Stop, StopFlag};
 use crate::engine::{ENGINE_FLAGS, Engine, snapshot};
-use crate::ipc::{self, FromWorker, RunLimits, ToWorker};
+use crate::ipc::{self, Ending, FromWorker, RunLimits, ToWorker};
+
+/// A worker whose resident memory stays `above` bytes over where it started
+/// (allocator arenas, fragmentation after a memory-hungry run) hands over to a fresh
+/// process.
+fn retire_now(start_rss: u64, above: u64) -> bool {
+    rss_bytes().is_some_and(|rss| rss > start_rss + above)
+}
 
 type Writer = Arc<Mutex<BufWriter<File>>>;
 /// The run in progress (its id and stop flag), for cancel requests.
@@ -43,7 +50,12 @@ struct Job {
 }
 
 /// Entry point of `mcp-v8 __worker`.
-pub fn main(snapshotting: bool, startup_snapshot: &std::path::Path) -> anyhow::Result<()> {
+pub fn main(
+    snapshotting: bool,
+    startup_snapshot: &std::path::Path,
+    recycle_above_mb: u64,
+) -> anyhow::Result<()> {
+    let recycle_above = recycle_above_mb << 20;
     let out: Writer = Arc::new(Mutex::new(BufWriter::new(protocol_stdout()?)));
     deno_core::v8_set_flags(vec!["mcp-v8".into(), ENGINE_FLAGS.into()]);
     let startup = std::fs::read(startup_snapshot)?;
@@ -62,6 +74,7 @@ pub fn main(snapshotting: bool, startup_snapshot: &std::path::Path) -> anyhow::R
         &[],
     );
 
+    let start_rss = rss_bytes().unwrap_or(0);
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
     let watchdog = Watchdog::start(out.clone());
     let current: Arc<Mutex<Current>> = Arc::default();
@@ -137,34 +150,41 @@ pub fn main(snapshotting: bool, startup_snapshot: &std::path::Path) -> anyhow::R
                 &[],
             );
         });
+        let snapshots = engine.will_snapshot();
         let snap = engine.run(&job.code, job.heap, &job.limits, &job.stop, console, |r| {
             watchdog.disarm();
+            // A completed stateful run ends with its Snapshot frame instead.
+            let last = !(snapshots && r.ending == Ending::Completed);
+            let retire = last && retire_now(start_rss, recycle_above);
             let msg = FromWorker::Result {
                 run_id,
                 ending: r.ending,
                 result: r.result.clone(),
                 error: r.error.clone(),
+                retire,
             };
             send(&out, &msg, &[]);
+            if retire {
+                std::process::exit(0);
+            }
         });
         if let Some(snap) = snap {
-            match snap {
-                Ok(bytes) => send(
-                    &out,
-                    &FromWorker::Snapshot {
-                        run_id,
-                        error: None,
-                    },
-                    &bytes,
-                ),
-                Err(e) => send(
-                    &out,
-                    &FromWorker::Snapshot {
-                        run_id,
-                        error: Some(e),
-                    },
-                    &[],
-                ),
+            let retire = retire_now(start_rss, recycle_above);
+            let (error, bytes) = match snap {
+                Ok(bytes) => (None, bytes),
+                Err(e) => (Some(e), Vec::new()),
+            };
+            send(
+                &out,
+                &FromWorker::Snapshot {
+                    run_id,
+                    error,
+                    retire,
+                },
+                &bytes,
+            );
+            if retire {
+                std::process::exit(0);
             }
         }
         // The server may already have sent the next run; only clear our own.
@@ -194,7 +214,6 @@ const POLL: Duration = Duration::from_millis(25);
 impl Watchdog {
     fn start(out: Writer) -> Self {
         let (tx, rx) = mpsc::channel::<Option<Armed>>();
-        let baseline = rss_bytes().unwrap_or(64 << 20);
         std::thread::Builder::new()
             .name("watchdog".into())
             .spawn(move || {
@@ -202,10 +221,7 @@ impl Watchdog {
                 loop {
                     let msg = if armed.is_some() { rx.recv_timeout(POLL) } else { rx.recv().map_err(|_| RecvTimeoutError::Disconnected) };
                     match msg {
-                        Ok(next) => armed = next.map(|mut a| {
-                            a.rss_limit += baseline;
-                            a
-                        }),
+                        Ok(next) => armed = next,
                         Err(RecvTimeoutError::Disconnected) => return,
                         Err(RecvTimeoutError::Timeout) => {}
                     }
@@ -233,8 +249,9 @@ impl Watchdog {
 
     fn arm(&self, run_id: u64, limits: &RunLimits, stop: Arc<StopFlag>) {
         let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
-        // Room for the isolate, its buffers and compiled code beyond the heap itself.
-        let rss_limit = (limits.heap_bytes as u64) * 4 + (128 << 20);
+        // Growth allowed during this run: the isolate, its buffers and compiled code
+        // beyond the heap itself, counted from where this run starts.
+        let rss_limit = rss_bytes().unwrap_or(0) + (limits.heap_bytes as u64) * 4 + (128 << 20);
         let _ = self.0.send(Some(Armed {
             run_id,
             deadline,

@@ -76,6 +76,11 @@ impl Engine {
         })
     }
 
+    /// Whether completed runs end with a heap snapshot.
+    pub fn will_snapshot(&self) -> bool {
+        self.snapshotting
+    }
+
     /// Runs `code`, calls `report` with the outcome, then (stateful, completed runs
     /// only) returns the new heap snapshot or why there is none.
     pub fn run(

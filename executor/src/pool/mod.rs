@@ -28,6 +28,8 @@ pub struct PoolConfig {
     pub stateful: bool,
     /// The `mcp-v8` binary to start workers from.
     pub worker_exe: PathBuf,
+    /// Workers whose memory stays this many MB above their start are replaced.
+    pub recycle_above_mb: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,8 +133,21 @@ impl Pool {
             let startup = startup.clone();
             let in_flight = in_flight.clone();
             let stateful = config.stateful;
+            let recycle = config.recycle_above_mb;
             tokio::spawn(async move {
-                supervise(slot, exe, stateful, startup, rx, in_flight, pids).await;
+                supervise(
+                    slot,
+                    Spawn {
+                        exe,
+                        stateful,
+                        startup,
+                        recycle,
+                    },
+                    rx,
+                    in_flight,
+                    pids,
+                )
+                .await;
             });
         }
         let fingerprint = crate::engine::snapshot::fingerprint(if config.stateful {
@@ -211,11 +226,17 @@ impl Pool {
 }
 
 /// Keeps one worker slot filled: start a process, feed it runs, replace it when it dies.
-async fn supervise(
-    slot: usize,
+/// How to start a worker process.
+struct Spawn {
     exe: PathBuf,
     stateful: bool,
     startup: PathBuf,
+    recycle: u64,
+}
+
+async fn supervise(
+    slot: usize,
+    spawn: Spawn,
     rx: async_channel::Receiver<Arc<Job>>,
     in_flight: Arc<AtomicUsize>,
     pids: Arc<Mutex<Vec<u32>>>,
@@ -225,21 +246,24 @@ async fn supervise(
         if rx.is_closed() {
             return;
         }
-        let mut proc = match WorkerProcess::spawn(&exe, stateful, &startup).await {
-            Ok(p) => {
-                backoff = Duration::from_millis(100);
-                p
-            }
-            Err(e) => {
-                tracing::error!(slot, error = %e, "worker start failed; retrying");
-                if rx.is_closed() {
-                    return;
+        let mut proc =
+            match WorkerProcess::spawn(&spawn.exe, spawn.stateful, &spawn.startup, spawn.recycle)
+                .await
+            {
+                Ok(p) => {
+                    backoff = Duration::from_millis(100);
+                    p
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
+                Err(e) => {
+                    tracing::error!(slot, error = %e, "worker start failed; retrying");
+                    if rx.is_closed() {
+                        return;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
         tracing::debug!(slot, pid = proc.pid, "worker ready");
         if let Ok(mut p) = pids.lock() {
             p[slot] = proc.pid;

@@ -41,9 +41,16 @@ pub enum After {
 }
 
 impl WorkerProcess {
-    pub async fn spawn(exe: &Path, stateful: bool, startup: &Path) -> Result<Self, SpawnError> {
+    pub async fn spawn(
+        exe: &Path,
+        stateful: bool,
+        startup: &Path,
+        recycle_above_mb: u64,
+    ) -> Result<Self, SpawnError> {
         let mut cmd = Command::new(exe);
         cmd.arg("__worker").arg("--startup-snapshot").arg(startup);
+        cmd.arg("--recycle-above-mb")
+            .arg(recycle_above_mb.to_string());
         if stateful {
             cmd.arg("--snapshotting");
         }
@@ -133,23 +140,23 @@ impl WorkerProcess {
                     };
                     match frame.msg {
                         FromWorker::Console { stream, text, .. } => job.console(stream, text),
-                        FromWorker::Result { ending, result: r, error, .. } => {
+                        FromWorker::Result { ending, result: r, error, retire, .. } => {
                             if self.stateful && ending == Ending::Completed {
                                 // The heap snapshot follows; the result is safe either way.
                                 result = Some((ending, r, error));
                                 kill_at = Instant::now() + Duration::from_secs(60);
                             } else {
                                 job.finish(RunOutcome::from_ending(ending, r, error, None));
-                                return After::Alive;
+                                return self.after(retire).await;
                             }
                         }
-                        FromWorker::Snapshot { error, .. } => {
+                        FromWorker::Snapshot { error, retire, .. } => {
                             let (_, r, _) = result.take().unwrap_or((Ending::Completed, None, None));
                             let snapshot = if error.is_none() { Some(frame.blob) } else { None };
                             let mut outcome = RunOutcome::from_ending(Ending::Completed, r, None, snapshot);
                             outcome.snapshot_error = error;
                             job.finish(outcome);
-                            return After::Alive;
+                            return self.after(retire).await;
                         }
                         FromWorker::Fatal { error, .. } => fatal = Some(error),
                         FromWorker::Ready { .. } => {}
@@ -182,6 +189,15 @@ impl WorkerProcess {
                 }
             }
         }
+    }
+
+    /// A retiring worker exits by itself after its last frame; reap it.
+    async fn after(&mut self, retire: bool) -> After {
+        if !retire {
+            return After::Alive;
+        }
+        let _ = timeout(Duration::from_secs(5), self.child.wait()).await;
+        After::Dead
     }
 
     async fn died(

@@ -19,6 +19,7 @@ pub struct Options {
     pub queue: u32,
     pub heap_mb: u32,
     pub timeout_s: u32,
+    pub recycle_mb: u64,
 }
 
 impl Default for Options {
@@ -29,6 +30,7 @@ impl Default for Options {
             queue: 16,
             heap_mb: 16,
             timeout_s: 10,
+            recycle_mb: 512,
         }
     }
 }
@@ -45,6 +47,7 @@ pub async fn start(o: Options) -> Harness {
         queue_capacity: o.queue as usize,
         stateful: o.stateful,
         worker_exe: env!("CARGO_BIN_EXE_mcp-v8").into(),
+        recycle_above_mb: o.recycle_mb,
     })
     .await
     .expect("pool starts");
@@ -53,6 +56,7 @@ pub async fn start(o: Options) -> Harness {
         execution_timeout: o.timeout_s,
         max_concurrent_executions: Some(o.workers),
         max_queued_executions: o.queue,
+        worker_recycle_mb: o.recycle_mb,
         max_output_bytes: 1 << 20,
     };
     Harness {

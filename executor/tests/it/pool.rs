@@ -117,3 +117,22 @@ async fn a_queued_run_times_out_where_it_waits() {
     assert_eq!(running.wait().await.status, Status::TimedOut);
     h.still_serves().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_whose_memory_stays_high_is_replaced_between_runs() {
+    let h = harness::start(Options {
+        workers: 1,
+        recycle_mb: 16,
+        ..Default::default()
+    })
+    .await;
+    let before = h.runner.pool().worker_pids();
+    // Touch ~64 MB of WebAssembly memory (outside the V8 heap) and keep the result.
+    let (r, _) = h.ok("(() => { const m = new WebAssembly.Memory({initial: 1000}); new Uint8Array(m.buffer).fill(7); return 'filled' })()").await;
+    assert_eq!(r, "filled");
+    // The next run is served, by a fresh worker process.
+    h.still_serves().await;
+    let after = h.runner.pool().worker_pids();
+    assert_ne!(before, after, "the worker was recycled");
+    assert!(after.iter().all(|p| *p != 0));
+}
