@@ -23,9 +23,9 @@ pub struct Cli {
     #[command(flatten)]
     pub store: StoreArgs,
 
-    /// Log filter (tracing EnvFilter syntax), logs go to stderr
-    #[arg(long, env = "MCP_V8_LOG", default_value = "info", global = true)]
-    pub log: String,
+    /// Log filter (tracing EnvFilter syntax), logs go to stderr [default: info; warn for exec]
+    #[arg(long, env = "MCP_V8_LOG", global = true)]
+    pub log: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -12,10 +12,12 @@ use mcp_v8_store::StoreConfig;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let quiet = matches!(cli.command, Some(Command::Exec(_)));
+    let filter = cli.log.as_deref().unwrap_or(if quiet { "warn" } else { "info" });
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into()),
         )
         .init();
     let result = match &cli.command {
