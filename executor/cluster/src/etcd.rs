@@ -108,13 +108,19 @@ impl EtcdStore {
             if new == old {
                 return Ok(());
             }
+            // etcd refuses a transaction touching one key twice: only changed pairs move.
+            let index_key =
+                |k: &String, v: &String| format!("{}{heap}", self.index_prefix(&o, k, v));
             let mut ops: Vec<TxnOp> = old
                 .iter()
-                .map(|(k, v)| TxnOp::delete(format!("{}{heap}", self.index_prefix(&o, k, v)), None))
+                .filter(|(k, v)| new.get(*k) != Some(*v))
+                .map(|(k, v)| TxnOp::delete(index_key(k, v), None))
                 .collect();
-            ops.extend(new.iter().map(|(k, v)| {
-                TxnOp::put(format!("{}{heap}", self.index_prefix(&o, k, v)), "", None)
-            }));
+            ops.extend(
+                new.iter()
+                    .filter(|(k, v)| old.get(*k) != Some(*v))
+                    .map(|(k, v)| TxnOp::put(index_key(k, v), "", None)),
+            );
             if new.is_empty() {
                 ops.push(TxnOp::delete(key.clone(), None));
             } else {

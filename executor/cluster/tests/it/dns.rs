@@ -68,25 +68,43 @@ impl DnsServer {
         let task = tokio::spawn(async move {
             let mut buf = [0u8; 1500];
             loop {
-                let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
+                let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                    continue;
+                };
                 let ips = recs.lock().unwrap().clone();
                 if let Some(resp) = answer(&buf[..n], &name, &ips) {
                     let _ = sock.send_to(&resp, from).await;
                 }
             }
         });
-        DnsServer { addr, records, task }
+        DnsServer {
+            addr,
+            records,
+            task,
+        }
     }
 }
 
 #[tokio::test]
 async fn the_test_dns_server_answers_through_the_resolver() {
     let dns = DnsServer::start("svc.test.").await;
-    dns.records.lock().unwrap().extend([Ipv4Addr::new(127, 0, 9, 1), Ipv4Addr::new(127, 0, 9, 2)]);
-    let mut ips = mcp_v8_cluster::discovery::resolve("svc.test.", Some(dns.addr)).await.unwrap();
+    dns.records
+        .lock()
+        .unwrap()
+        .extend([Ipv4Addr::new(127, 0, 9, 1), Ipv4Addr::new(127, 0, 9, 2)]);
+    let mut ips = mcp_v8_cluster::discovery::resolve("svc.test.", Some(dns.addr))
+        .await
+        .unwrap();
     ips.sort();
-    assert_eq!(ips, [Ipv4Addr::new(127, 0, 9, 1), Ipv4Addr::new(127, 0, 9, 2)]);
-    assert!(mcp_v8_cluster::discovery::resolve("other.test.", Some(dns.addr)).await.is_err());
+    assert_eq!(
+        ips,
+        [Ipv4Addr::new(127, 0, 9, 1), Ipv4Addr::new(127, 0, 9, 2)]
+    );
+    assert!(
+        mcp_v8_cluster::discovery::resolve("other.test.", Some(dns.addr))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,8 +129,15 @@ async fn members_find_each_other_through_dns() {
     dns.records.lock().unwrap().push(ips[1]);
     c.node_mut(2).start(&secret);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let s = c.status(2).await.expect("node2 serves status while waiting");
-    assert_eq!(s["leader"], serde_json::Value::Null, "node2 elected itself alone: {s}");
+    let s = c
+        .status(2)
+        .await
+        .expect("node2 serves status while waiting");
+    assert_eq!(
+        s["leader"],
+        serde_json::Value::Null,
+        "node2 elected itself alone: {s}"
+    );
     assert_eq!(s["voters"], serde_json::json!([]));
 
     // Ordinal 0 (raft id 1) initialises; the others join as they appear in DNS.
@@ -125,5 +150,8 @@ async fn members_find_each_other_through_dns() {
 
     c.append(3, "dns", "from node3").await.unwrap();
     c.append(2, "dns", "from node2").await.unwrap();
-    assert_eq!(c.codes(1, "dns").await.unwrap(), ["from node3", "from node2"]);
+    assert_eq!(
+        c.codes(1, "dns").await.unwrap(),
+        ["from node3", "from node2"]
+    );
 }

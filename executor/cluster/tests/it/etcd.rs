@@ -25,7 +25,11 @@ impl Drop for Etcd {
 
 fn etcd_bin() -> String {
     let bin = std::env::var("ETCD_BIN").unwrap_or_else(|_| "etcd".into());
-    let found = Command::new(&bin).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let found = Command::new(&bin)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     assert!(
         found.is_ok_and(|s| s.success()),
         "etcd not found as {bin:?}: run `make tools` (installs Debian's etcd-server) or set ETCD_BIN"
@@ -44,14 +48,28 @@ async fn start_etcd() -> Etcd {
     let child = Command::new(bin)
         .args(["--name", "t", "--data-dir"])
         .arg(dir.path().join("data"))
-        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+        .args([
+            "--listen-client-urls",
+            &url,
+            "--advertise-client-urls",
+            &url,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer_url,
+            "--initial-advertise-peer-urls",
+            &peer_url,
+        ])
         .args(["--initial-cluster", &format!("t={peer_url}")])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap();
-    let etcd = Etcd { child, url, _dir: dir };
+    let etcd = Etcd {
+        child,
+        url,
+        _dir: dir,
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(r) = reqwest::get(format!("{}/health", etcd.url)).await
@@ -59,7 +77,11 @@ async fn start_etcd() -> Etcd {
         {
             return etcd;
         }
-        assert!(Instant::now() < deadline, "etcd did not become healthy on {}", etcd.url);
+        assert!(
+            Instant::now() < deadline,
+            "etcd did not become healthy on {}",
+            etcd.url
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -77,7 +99,11 @@ async fn etcd_store_passes_the_shared_suite_and_shares_state() {
     let run = |s: EtcdStore, who: &'static str| async move {
         let mut got = Vec::new();
         for k in 0..15u32 {
-            got.push(s.append_entry(suite::entry("race", None, k, &format!("{who}{k}"), None)).await.unwrap());
+            got.push(
+                s.append_entry(suite::entry("race", None, k, &format!("{who}{k}"), None))
+                    .await
+                    .unwrap(),
+            );
         }
         got
     };

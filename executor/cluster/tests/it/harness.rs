@@ -20,7 +20,11 @@ pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
 
 /// A free TCP port on `ip` (bound then released; the node binds it right after).
 pub fn free_port(ip: Ipv4Addr) -> u16 {
-    TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+    TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A port free on every given address (DNS discovery needs one cluster port for all).
@@ -67,16 +71,37 @@ impl Node {
     }
 
     pub fn start(&mut self, secret_file: &std::path::Path) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_mcp-v8-meta"))
-            .args(["--http-port", &self.http.to_string(), "--bind-host", &self.ip.to_string()])
-            .args(["--cluster-port", &self.cluster.to_string(), "--node-id", &format!("node{}", self.n)])
+            .args([
+                "--http-port",
+                &self.http.to_string(),
+                "--bind-host",
+                &self.ip.to_string(),
+            ])
+            .args([
+                "--cluster-port",
+                &self.cluster.to_string(),
+                "--node-id",
+                &format!("node{}", self.n),
+            ])
             .args(["--advertise-addr", &self.cluster_addr()])
             .arg("--session-db-path")
             .arg(&self.dir)
             .arg("--cluster-secret-file")
             .arg(secret_file)
-            .args(["--heartbeat-interval", "50", "--election-timeout-min", "250", "--election-timeout-max", "500"])
+            .args([
+                "--heartbeat-interval",
+                "50",
+                "--election-timeout-min",
+                "250",
+                "--election-timeout-max",
+                "500",
+            ])
             .args(["--raft-snapshot-every", "50"])
             .args(&self.extra)
             .env("RUST_LOG", "info,openraft=warn")
@@ -96,18 +121,24 @@ impl Node {
 
     pub fn signal(&self, sig: &str) {
         let pid = self.child.as_ref().expect("node running").id();
-        let ok = Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success();
+        let ok = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "kill {sig} {pid}");
-    }
-
-    pub fn is_running(&self) -> bool {
-        self.child.is_some()
     }
 
     pub fn log_tail(&self) -> String {
         let s = std::fs::read_to_string(&self.log).unwrap_or_default();
         let panics = s.lines().filter(|l| l.contains("panicked")).take(3);
-        let tail = s.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev();
+        let tail = s
+            .lines()
+            .rev()
+            .take(12)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev();
         panics.chain(tail).collect::<Vec<_>>().join("\n")
     }
 }
@@ -116,7 +147,9 @@ impl Drop for Node {
     fn drop(&mut self) {
         if let Some(c) = self.child.as_ref() {
             // A paused node must be resumed to die promptly.
-            let _ = Command::new("kill").args(["-CONT", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
         }
         self.kill9();
     }
@@ -135,14 +168,28 @@ impl Cluster {
         let root = tempfile::tempdir().unwrap();
         let secret_file = root.path().join("secret");
         std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
-        let nodes = (1..=n).map(|i| Node::new(root.path(), i, Ipv4Addr::new(127, 0, subnet, i as u8), None)).collect();
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
-        Cluster { root, secret_file, nodes, http }
+        let nodes = (1..=n)
+            .map(|i| Node::new(root.path(), i, Ipv4Addr::new(127, 0, subnet, i as u8), None))
+            .collect();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .unwrap();
+        Cluster {
+            root,
+            secret_file,
+            nodes,
+            http,
+        }
     }
 
     /// Starts every node with static `--peers` naming all of them.
     pub fn start_static(&mut self) {
-        let peers: Vec<String> = self.nodes.iter().map(|n| format!("node{}@{}", n.n, n.cluster_addr())).collect();
+        let peers: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("node{}@{}", n.n, n.cluster_addr()))
+            .collect();
         let secret = self.secret_file.clone();
         for node in &mut self.nodes {
             node.extra = vec!["--peers".into(), peers.join(",")];
@@ -159,7 +206,13 @@ impl Cluster {
     }
 
     pub async fn status(&self, n: u32) -> Option<Value> {
-        let r = self.http.get(self.node(n).url("/cluster/status")).timeout(Duration::from_secs(2)).send().await.ok()?;
+        let r = self
+            .http
+            .get(self.node(n).url("/cluster/status"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
         r.status().is_success().then_some(())?;
         r.json().await.ok()
     }
@@ -171,7 +224,9 @@ impl Cluster {
             let mut leaders = Vec::new();
             for n in among {
                 match self.status(*n).await {
-                    Some(s) if s["voters"].as_array().map(Vec::len) == Some(voters) => leaders.push(s["leader"].as_u64()),
+                    Some(s) if s["voters"].as_array().map(Vec::len) == Some(voters) => {
+                        leaders.push(s["leader"].as_u64());
+                    }
                     _ => leaders.push(None),
                 }
             }
@@ -182,8 +237,14 @@ impl Cluster {
                 return *l;
             }
             if Instant::now() > deadline {
-                let logs: Vec<String> = among.iter().map(|n| format!("--- node{n}\n{}", self.node(*n).log_tail())).collect();
-                panic!("cluster {among:?} not stable with {voters} voters: {leaders:?}\n{}", logs.join("\n"));
+                let logs: Vec<String> = among
+                    .iter()
+                    .map(|n| format!("--- node{n}\n{}", self.node(*n).log_tail()))
+                    .collect();
+                panic!(
+                    "cluster {among:?} not stable with {voters} voters: {leaders:?}\n{}",
+                    logs.join("\n")
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -191,32 +252,56 @@ impl Cluster {
 
     pub async fn append(&self, n: u32, session: &str, code: &str) -> Result<u64, String> {
         let body = json!({"input_heap": null, "output_heap": format!("{:064x}", 7), "code": code});
-        let url = self.node(n).url(&format!("/meta/sessions/{session}/entries"));
-        let r = self.http.post(url).json(&body).send().await.map_err(|e| e.to_string())?;
+        let url = self
+            .node(n)
+            .url(&format!("/meta/sessions/{session}/entries"));
+        let r = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let status = r.status();
         let v: Value = r.json().await.map_err(|e| e.to_string())?;
         if !status.is_success() {
             return Err(format!("{status}: {v}"));
         }
-        v["index"].as_u64().ok_or_else(|| format!("no index in {v}"))
+        v["index"]
+            .as_u64()
+            .ok_or_else(|| format!("no index in {v}"))
     }
 
     /// The session's codes in index order, read on node `n` (asserting gap-free indices).
     pub async fn codes(&self, n: u32, session: &str) -> Result<Vec<String>, String> {
-        let url = self.node(n).url(&format!("/meta/sessions/{session}/entries?fields=index,code"));
+        let url = self.node(n).url(&format!(
+            "/meta/sessions/{session}/entries?fields=index,code"
+        ));
         let r = self.http.get(url).send().await.map_err(|e| e.to_string())?;
         if !r.status().is_success() {
-            return Err(format!("{}: {}", r.status(), r.text().await.unwrap_or_default()));
+            return Err(format!(
+                "{}: {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            ));
         }
         let v: Vec<Value> = r.json().await.map_err(|e| e.to_string())?;
         for (i, e) in v.iter().enumerate() {
             assert_eq!(e["index"].as_u64(), Some(i as u64), "indices are gap-free");
         }
-        Ok(v.iter().map(|e| e["code"].as_str().unwrap().to_string()).collect())
+        Ok(v.iter()
+            .map(|e| e["code"].as_str().unwrap().to_string())
+            .collect())
     }
 
     /// Waits until node `n` serves a session log with at least `len` entries.
-    pub async fn wait_codes(&self, n: u32, session: &str, len: usize, within: Duration) -> Vec<String> {
+    pub async fn wait_codes(
+        &self,
+        n: u32,
+        session: &str,
+        len: usize,
+        within: Duration,
+    ) -> Vec<String> {
         let deadline = Instant::now() + within;
         loop {
             let r = self.codes(n, session).await;
@@ -226,7 +311,10 @@ impl Cluster {
                 return c.clone();
             }
             if Instant::now() > deadline {
-                panic!("node{n} never served {len} entries: {r:?}\n{}", self.node(n).log_tail());
+                panic!(
+                    "node{n} never served {len} entries: {r:?}\n{}",
+                    self.node(n).log_tail()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -247,7 +335,13 @@ pub async fn writer(
         let code = format!("code-{k}");
         k += 1;
         let body = json!({"input_heap": null, "output_heap": format!("{:064x}", k), "code": code});
-        let Ok(r) = http.post(url).json(&body).timeout(Duration::from_secs(8)).send().await else {
+        let Ok(r) = http
+            .post(url)
+            .json(&body)
+            .timeout(Duration::from_secs(8))
+            .send()
+            .await
+        else {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         };
@@ -264,6 +358,10 @@ pub async fn writer(
 /// Asserts that every acknowledged entry is in `codes` at the index it was given.
 pub fn assert_all_acked(codes: &[String], acked: &[(u64, String)], who: &str) {
     for (i, code) in acked {
-        assert_eq!(codes.get(*i as usize), Some(code), "{who} lost acknowledged entry {i} ({code})");
+        assert_eq!(
+            codes.get(*i as usize),
+            Some(code),
+            "{who} lost acknowledged entry {i} ({code})"
+        );
     }
 }
