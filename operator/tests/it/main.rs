@@ -1,0 +1,12 @@
+//! Integration tests of mcp-v8-operator: reconcile flows against an in-memory API server
+//! behind kube's tower-test mock, the executor admin API and module downloads on loopback,
+//! CRD freshness and CEL rules, and strict schema validation of every rendered object.
+
+mod admin_server;
+mod apiserver;
+mod cluster_flows;
+mod crds;
+mod fixtures;
+mod leader_flows;
+mod module_flows;
+mod validate;
