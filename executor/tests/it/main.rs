@@ -3,6 +3,8 @@
 
 mod harness;
 
+mod cli;
+
 mod errors;
 mod globals;
 mod hostile;
