@@ -62,6 +62,7 @@ impl CachedStore {
         remote: S3Store,
         max_bytes: u64,
     ) -> Result<Self, StoreError> {
+        let cache = cache.without_fsync();
         let scan_dir = cache.clone();
         let mut files = blocking(move || scan_dir.scan_blocking()).await?;
         files.sort_by_key(|f| f.modified);

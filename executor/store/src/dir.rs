@@ -26,6 +26,9 @@ static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 #[derive(Clone, Debug)]
 pub struct DirStore {
     root: PathBuf,
+    /// fsync file and directory on write. The cache turns it off: its entries are
+    /// re-verified on every read and refetched when torn, so durability buys nothing.
+    durable: bool,
 }
 
 /// A file in the store as seen by a directory scan (used to rebuild the cache index).
@@ -47,7 +50,10 @@ impl DirStore {
                 root.display()
             )));
         }
-        let store = DirStore { root };
+        let store = DirStore {
+            root,
+            durable: true,
+        };
         store.remove_stale_temp_files();
         Ok(store)
     }
@@ -55,6 +61,12 @@ impl DirStore {
     /// The directory holding the objects.
     pub fn path(&self) -> &Path {
         &self.root
+    }
+
+    /// The same directory without fsync on writes (for caches).
+    pub(crate) fn without_fsync(mut self) -> Self {
+        self.durable = false;
+        self
     }
 
     pub(crate) fn object_path(&self, id: &HeapId) -> PathBuf {
@@ -93,10 +105,15 @@ impl DirStore {
         let write = || -> std::io::Result<()> {
             let mut f = File::create(&tmp)?;
             f.write_all(data)?;
-            f.sync_all()?;
+            if self.durable {
+                f.sync_all()?;
+            }
             fs::rename(&tmp, &dest)?;
-            // The rename is durable only once the directory entry is.
-            File::open(&self.root)?.sync_all()
+            if self.durable {
+                // The rename is durable only once the directory entry is.
+                File::open(&self.root)?.sync_all()?;
+            }
+            Ok(())
         };
         write().map_err(|e| {
             let _ = fs::remove_file(&tmp);
@@ -200,7 +217,7 @@ impl HeapStore for DirStore {
             if this.object_path(&id).exists() {
                 return Ok(id);
             }
-            let (id, data) = format::encode(&bytes, &fingerprint)?;
+            let data = format::encode_as(&id, &bytes, &fingerprint)?;
             this.write_raw_blocking(&id, &data)?;
             Ok(id)
         })

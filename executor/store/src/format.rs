@@ -55,6 +55,18 @@ pub struct Header {
 
 /// Hashes and encodes `bytes`; CPU-bound, call it from `spawn_blocking`.
 pub fn encode(bytes: &[u8], fingerprint: &str) -> Result<(HeapId, Vec<u8>), StoreError> {
+    let id = HeapId::of(bytes);
+    let data = encode_as(&id, bytes, fingerprint)?;
+    Ok((id, data))
+}
+
+/// Encodes `bytes` whose id the caller already computed (saves hashing twice).
+pub(crate) fn encode_as(
+    id: &HeapId,
+    bytes: &[u8],
+    fingerprint: &str,
+) -> Result<Vec<u8>, StoreError> {
+    debug_assert_eq!(*id, HeapId::of(bytes));
     if fingerprint.len() > MAX_FINGERPRINT_LEN {
         return Err(StoreError::Config(format!(
             "engine fingerprint is {} bytes, the limit is {MAX_FINGERPRINT_LEN}",
@@ -67,7 +79,6 @@ pub fn encode(bytes: &[u8], fingerprint: &str) -> Result<(HeapId, Vec<u8>), Stor
             bytes.len()
         )));
     }
-    let id = HeapId::of(bytes);
     let compressed = zstd::bulk::compress(bytes, ZSTD_LEVEL)
         .map_err(|e| StoreError::Internal(format!("zstd compression failed: {e}")))?;
     // Incompressible input is stored as is, so an object is never bigger than needed.
@@ -87,7 +98,7 @@ pub fn encode(bytes: &[u8], fingerprint: &str) -> Result<(HeapId, Vec<u8>), Stor
     out.extend_from_slice(fingerprint.as_bytes());
     out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
     out.extend_from_slice(payload);
-    Ok((id, out))
+    Ok(out)
 }
 
 /// Parses the header of the object stored under `id` without touching the payload.
