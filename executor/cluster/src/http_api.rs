@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -55,6 +56,12 @@ pub fn meta_router(store: Arc<dyn MetaStore>, node: Option<Arc<RaftNode>>) -> Ro
         .with_state(ApiState { store, node })
 }
 
+/// A JSON body, with a malformed one answered as a JSON 400 like every other error.
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, MetaError> {
+    b.map(|Json(v)| v)
+        .map_err(|e| MetaError::InvalidInput(format!("bad JSON body: {}", e.body_text())))
+}
+
 #[derive(Deserialize)]
 struct AppendBody {
     input_heap: Option<String>,
@@ -65,8 +72,9 @@ struct AppendBody {
 async fn append(
     State(s): State<ApiState>,
     Path(session): Path<String>,
-    Json(b): Json<AppendBody>,
+    b: Result<Json<AppendBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, MetaError> {
+    let b = body(b)?;
     let entry = NewEntry {
         session,
         input_heap: b.input_heap,
@@ -107,8 +115,9 @@ async fn get_tags(
 async fn set_tags(
     State(s): State<ApiState>,
     Path(heap): Path<String>,
-    Json(tags): Json<Tags>,
+    tags: Result<Json<Tags>, JsonRejection>,
 ) -> Result<Json<Tags>, MetaError> {
+    let tags = body(tags)?;
     s.store.set_tags(&heap, tags.clone(), None).await?;
     Ok(Json(tags))
 }
@@ -143,8 +152,9 @@ async fn delete_tags(
 
 async fn query(
     State(s): State<ApiState>,
-    Json(tags): Json<Tags>,
+    tags: Result<Json<Tags>, JsonRejection>,
 ) -> Result<Json<Vec<String>>, MetaError> {
+    let tags = body(tags)?;
     Ok(Json(s.store.query_heaps(&tags, None).await?))
 }
 

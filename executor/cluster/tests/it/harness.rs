@@ -45,6 +45,8 @@ pub struct Node {
     pub dir: PathBuf,
     pub log: PathBuf,
     pub extra: Vec<String>,
+    /// Raft timing flags; tests default to short heartbeats and frequent snapshots.
+    pub timings: Vec<String>,
     child: Option<Child>,
 }
 
@@ -58,6 +60,14 @@ impl Node {
             dir: root.join(format!("node{n}")),
             log: root.join(format!("node{n}.log")),
             extra: Vec::new(),
+            timings: [
+                "--heartbeat-interval=50",
+                "--election-timeout-min=250",
+                "--election-timeout-max=500",
+                "--raft-snapshot-every=50",
+            ]
+            .map(String::from)
+            .to_vec(),
             child: None,
         }
     }
@@ -94,15 +104,7 @@ impl Node {
             .arg(&self.dir)
             .arg("--cluster-secret-file")
             .arg(secret_file)
-            .args([
-                "--heartbeat-interval",
-                "50",
-                "--election-timeout-min",
-                "250",
-                "--election-timeout-max",
-                "500",
-            ])
-            .args(["--raft-snapshot-every", "50"])
+            .args(&self.timings)
             .args(&self.extra)
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())

@@ -5,6 +5,7 @@ mod cluster;
 mod dns;
 mod etcd;
 mod harness;
+mod http_api;
 mod local;
 mod raft_single;
 mod suite;
