@@ -18,7 +18,11 @@ use crate::reconcile::modules::cluster_selects;
 use crate::reconcile::{Context, cluster, wasm_module};
 
 /// Runs both controllers until `shutdown` resolves (then lets running reconciles finish).
-pub async fn run(client: Client, ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(
+    client: Client,
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let clusters = Api::<McpV8Cluster>::all(client.clone());
     let modules = Api::<WasmModule>::all(client.clone());
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -29,16 +33,26 @@ pub async fn run(client: Client, ctx: Arc<Context>, shutdown: impl Future<Output
     let cluster_controller = Controller::new(clusters, watcher::Config::default().any_semantic());
     let store = cluster_controller.store();
     let cluster_loop = cluster_controller
-        .owns(Api::<StatefulSet>::all(client.clone()), watcher::Config::default().labels("app.kubernetes.io/managed-by=mcp-v8-operator"))
-        .owns(Api::<ConfigMap>::all(client.clone()), watcher::Config::default().labels("app.kubernetes.io/managed-by=mcp-v8-operator"))
-        .watches(modules.clone(), watcher::Config::default(), move |module: WasmModule| {
-            store
-                .state()
-                .into_iter()
-                .filter(|c| cluster_selects(c, &module))
-                .map(|c| ObjectRef::from_obj(c.as_ref()))
-                .collect::<Vec<_>>()
-        })
+        .owns(
+            Api::<StatefulSet>::all(client.clone()),
+            watcher::Config::default().labels("app.kubernetes.io/managed-by=mcp-v8-operator"),
+        )
+        .owns(
+            Api::<ConfigMap>::all(client.clone()),
+            watcher::Config::default().labels("app.kubernetes.io/managed-by=mcp-v8-operator"),
+        )
+        .watches(
+            modules.clone(),
+            watcher::Config::default(),
+            move |module: WasmModule| {
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|c| cluster_selects(c, &module))
+                    .map(|c| ObjectRef::from_obj(c.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
         .graceful_shutdown_on(stop(rx.clone()))
         .run(cluster::reconcile, cluster::error_policy, ctx.clone())
         .for_each(|res| async move {

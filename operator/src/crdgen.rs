@@ -32,10 +32,11 @@ impl CrdgenError {
 
 /// `(file name, YAML)` for every CRD, in a stable order.
 pub fn render() -> Result<Vec<(&'static str, String)>, CrdgenError> {
-    let cluster = serde_yaml::to_string(&McpV8Cluster::crd()).map_err(|source| CrdgenError::Yaml {
-        kind: "McpV8Cluster",
-        source,
-    })?;
+    let cluster =
+        serde_yaml::to_string(&McpV8Cluster::crd()).map_err(|source| CrdgenError::Yaml {
+            kind: "McpV8Cluster",
+            source,
+        })?;
     let module = serde_yaml::to_string(&WasmModule::crd()).map_err(|source| CrdgenError::Yaml {
         kind: "WasmModule",
         source,

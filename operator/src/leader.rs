@@ -42,7 +42,9 @@ pub enum Decision {
 
 /// Decides from the Lease spec (None when the Lease does not exist).
 pub fn decide(spec: Option<&LeaseSpec>, me: &str, now: Timestamp) -> Decision {
-    let Some(spec) = spec else { return Decision::Acquire };
+    let Some(spec) = spec else {
+        return Decision::Acquire;
+    };
     let Some(holder) = spec.holder_identity.as_deref().filter(|h| !h.is_empty()) else {
         return Decision::Acquire;
     };
@@ -51,13 +53,26 @@ pub fn decide(spec: Option<&LeaseSpec>, me: &str, now: Timestamp) -> Decision {
     }
     let seconds = i64::from(spec.lease_duration_seconds.unwrap_or(15));
     let expired = match &spec.renew_time {
-        Some(MicroTime(t)) => t.saturating_add(SignedDuration::from_secs(seconds)).is_ok_and(|end| end < now),
+        Some(MicroTime(t)) => t
+            .saturating_add(SignedDuration::from_secs(seconds))
+            .is_ok_and(|end| end < now),
         None => true,
     };
-    if expired { Decision::Acquire } else { Decision::Wait { holder: holder.into() } }
+    if expired {
+        Decision::Acquire
+    } else {
+        Decision::Wait {
+            holder: holder.into(),
+        }
+    }
 }
 
-fn lease_spec(cfg: &LeaseConfig, previous: Option<&LeaseSpec>, now: Timestamp, taking_over: bool) -> LeaseSpec {
+fn lease_spec(
+    cfg: &LeaseConfig,
+    previous: Option<&LeaseSpec>,
+    now: Timestamp,
+    taking_over: bool,
+) -> LeaseSpec {
     let transitions = previous.and_then(|p| p.lease_transitions).unwrap_or(0);
     LeaseSpec {
         holder_identity: Some(cfg.identity.clone()),
@@ -68,7 +83,11 @@ fn lease_spec(cfg: &LeaseConfig, previous: Option<&LeaseSpec>, now: Timestamp, t
             previous.and_then(|p| p.acquire_time.clone())
         },
         renew_time: Some(MicroTime(now)),
-        lease_transitions: Some(if taking_over && previous.is_some() { transitions + 1 } else { transitions }),
+        lease_transitions: Some(if taking_over && previous.is_some() {
+            transitions + 1
+        } else {
+            transitions
+        }),
         ..LeaseSpec::default()
     }
 }
@@ -78,7 +97,10 @@ fn lost_race(e: &kube::Error) -> bool {
 }
 
 /// One election round: true when this replica holds the Lease afterwards.
-pub async fn try_acquire_or_renew(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<bool, kube::Error> {
+pub async fn try_acquire_or_renew(
+    api: &Api<Lease>,
+    cfg: &LeaseConfig,
+) -> Result<bool, kube::Error> {
     let now = Timestamp::now();
     let current = api.get_opt(&cfg.name).await?;
     let spec = current.as_ref().and_then(|l| l.spec.as_ref());
@@ -156,7 +178,9 @@ mod tests {
         LeaseSpec {
             holder_identity: Some(holder.into()),
             lease_duration_seconds: Some(15),
-            renew_time: Some(MicroTime(Timestamp::now() - SignedDuration::from_secs(renewed_secs_ago))),
+            renew_time: Some(MicroTime(
+                Timestamp::now() - SignedDuration::from_secs(renewed_secs_ago),
+            )),
             ..LeaseSpec::default()
         }
     }
@@ -165,14 +189,25 @@ mod tests {
     fn free_missing_or_expired_leases_are_acquired() {
         let now = Timestamp::now();
         assert_eq!(decide(None, "me", now), Decision::Acquire);
-        assert_eq!(decide(Some(&LeaseSpec::default()), "me", now), Decision::Acquire);
-        assert_eq!(decide(Some(&spec("other", 60)), "me", now), Decision::Acquire);
+        assert_eq!(
+            decide(Some(&LeaseSpec::default()), "me", now),
+            Decision::Acquire
+        );
+        assert_eq!(
+            decide(Some(&spec("other", 60)), "me", now),
+            Decision::Acquire
+        );
     }
 
     #[test]
     fn a_live_lease_of_another_holder_is_respected_and_ours_renewed() {
         let now = Timestamp::now();
-        assert_eq!(decide(Some(&spec("other", 3)), "me", now), Decision::Wait { holder: "other".into() });
+        assert_eq!(
+            decide(Some(&spec("other", 3)), "me", now),
+            Decision::Wait {
+                holder: "other".into()
+            }
+        );
         assert_eq!(decide(Some(&spec("me", 3)), "me", now), Decision::Renew);
     }
 
@@ -185,7 +220,10 @@ mod tests {
             duration: Duration::from_secs(15),
             renew_every: Duration::from_secs(5),
         };
-        let old = LeaseSpec { lease_transitions: Some(2), ..spec("other", 60) };
+        let old = LeaseSpec {
+            lease_transitions: Some(2),
+            ..spec("other", 60)
+        };
         let now = Timestamp::now();
         let taken = lease_spec(&cfg, Some(&old), now, true);
         assert_eq!(taken.lease_transitions, Some(3));

@@ -23,13 +23,21 @@ use tracing::{error, info};
 #[command(version, about)]
 struct Args {
     /// Address of /metrics, /healthz and /readyz.
-    #[arg(long, env = "MCP_V8_OPERATOR_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    #[arg(
+        long,
+        env = "MCP_V8_OPERATOR_METRICS_ADDR",
+        default_value = "0.0.0.0:8080"
+    )]
     metrics_addr: SocketAddr,
     /// Elect a leader through a Lease (needed with more than one replica).
     #[arg(long, env = "MCP_V8_OPERATOR_LEADER_ELECT")]
     leader_elect: bool,
     /// Lease name.
-    #[arg(long, env = "MCP_V8_OPERATOR_LEASE_NAME", default_value = "mcp-v8-operator")]
+    #[arg(
+        long,
+        env = "MCP_V8_OPERATOR_LEASE_NAME",
+        default_value = "mcp-v8-operator"
+    )]
     lease_name: String,
     /// Namespace the operator runs in (Lease, NetworkPolicy admission).
     #[arg(long, env = "POD_NAMESPACE", default_value = "mcp-v8-system")]
@@ -38,7 +46,11 @@ struct Args {
     #[arg(long, env = "POD_NAME", default_value = "mcp-v8-operator")]
     identity: String,
     /// Cluster DNS domain.
-    #[arg(long, env = "MCP_V8_OPERATOR_CLUSTER_DOMAIN", default_value = "cluster.local")]
+    #[arg(
+        long,
+        env = "MCP_V8_OPERATOR_CLUSTER_DOMAIN",
+        default_value = "cluster.local"
+    )]
     cluster_domain: String,
     /// Log format: json or text.
     #[arg(long, env = "MCP_V8_OPERATOR_LOG_FORMAT", default_value = "json")]
@@ -49,12 +61,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            let _ = ctrl_c.await;
+            return;
         };
         tokio::select! {
             _ = ctrl_c => {},
@@ -68,9 +79,13 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     if args.log_format == "json" {
-        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
@@ -86,7 +101,10 @@ async fn main() -> std::process::ExitCode {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
-    let health = Health { metrics: metrics.clone(), ready: ready.clone() };
+    let health = Health {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    };
     let listener = tokio::net::TcpListener::bind(args.metrics_addr).await?;
     info!(addr = %args.metrics_addr, "serving /metrics, /healthz, /readyz");
 
@@ -96,7 +114,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let _ = rx.wait_for(|v| *v).await;
     };
     let http = tokio::spawn(
-        axum::serve(listener, router(health)).with_graceful_shutdown(wait_stop(stop_rx.clone())).into_future(),
+        axum::serve(listener, router(health))
+            .with_graceful_shutdown(wait_stop(stop_rx.clone()))
+            .into_future(),
     );
     let signal_tx = stop_tx.clone();
     tokio::spawn(async move {
@@ -128,8 +148,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let _ = lost_tx.send(true);
         });
     }
-    let settings = Settings { cluster_domain: args.cluster_domain, operator_namespace: args.namespace };
-    let ctx = Arc::new(Context::new(client.clone(), settings, metrics, Some(args.identity)));
+    let settings = Settings {
+        cluster_domain: args.cluster_domain,
+        operator_namespace: args.namespace,
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        settings,
+        metrics,
+        Some(args.identity),
+    ));
     ready.store(true, Ordering::Relaxed);
     controller::run(client, ctx, wait_stop(stop_rx)).await;
     ready.store(false, Ordering::Relaxed);

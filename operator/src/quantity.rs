@@ -3,7 +3,9 @@
 
 /// A quantity the operator cannot turn into bytes.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{0}` is not a byte quantity: use a number with an optional suffix such as 512Mi, 2Gi or 1G")]
+#[error(
+    "`{0}` is not a byte quantity: use a number with an optional suffix such as 512Mi, 2Gi or 1G"
+)]
 pub struct QuantityError(pub String);
 
 impl QuantityError {
@@ -16,7 +18,9 @@ impl QuantityError {
 /// Bytes in `q`, rounded down.
 pub fn parse_bytes(q: &str) -> Result<u64, QuantityError> {
     let err = || QuantityError(q.to_string());
-    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(q.len());
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(q.len());
     let (number, suffix) = q.split_at(split);
     let multiplier: u64 = match suffix {
         "" => 1,
@@ -44,7 +48,11 @@ pub fn parse_bytes(q: &str) -> Result<u64, QuantityError> {
     let whole: u64 = whole.parse().map_err(|_| err())?;
     let bytes = whole.checked_mul(multiplier).ok_or_else(err)?;
     // The fraction is scaled in 128-bit integers so `1.5Gi` is exact.
-    let digits: u128 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| err())? };
+    let digits: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| err())?
+    };
     let scale = 10u128.checked_pow(frac.len() as u32).ok_or_else(err)?;
     let extra = u64::try_from(digits * u128::from(multiplier) / scale).map_err(|_| err())?;
     let bytes = bytes.checked_add(extra).ok_or_else(err)?;
@@ -67,7 +75,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed_quantities() {
-        for bad in ["", "Gi", "1.Gi", "1..5Gi", "1Xi", "-1Gi", "1e3", "99999999999Ei"] {
+        for bad in [
+            "",
+            "Gi",
+            "1.Gi",
+            "1..5Gi",
+            "1Xi",
+            "-1Gi",
+            "1e3",
+            "99999999999Ei",
+        ] {
             assert!(parse_bytes(bad).is_err(), "{bad} should be rejected");
         }
     }

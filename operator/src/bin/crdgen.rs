@@ -11,7 +11,9 @@ fn main() -> ExitCode {
         match arg.as_str() {
             "--check" => check = true,
             "-h" | "--help" => {
-                eprintln!("usage: crdgen [--check] [DIR]  (DIR defaults to the repository's crds/)");
+                eprintln!(
+                    "usage: crdgen [--check] [DIR]  (DIR defaults to the repository's crds/)"
+                );
                 return ExitCode::SUCCESS;
             }
             other => dir = PathBuf::from(other),
@@ -29,7 +31,10 @@ fn main() -> ExitCode {
         let path = dir.join(name);
         if check {
             if std::fs::read_to_string(&path).ok().as_deref() != Some(yaml.as_str()) {
-                eprintln!("crdgen: {} is stale; run `cargo run -p mcp-v8-operator --bin crdgen`", path.display());
+                eprintln!(
+                    "crdgen: {} is stale; run `cargo run -p mcp-v8-operator --bin crdgen`",
+                    path.display()
+                );
                 stale = true;
             }
         } else if let Err(e) = std::fs::write(&path, yaml) {
@@ -37,5 +42,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if stale { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if stale {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+pub use super::cluster_status::{McpV8ClusterStatus, SelectedModule};
 use super::common::KeyRef;
 
 /// Desired state of an mcp-v8 executor cluster.
@@ -30,11 +31,11 @@ use super::common::KeyRef;
         status_replicas_path = ".status.replicas",
         label_selector_path = ".status.selector"
     ),
-    printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas"),
-    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas"),
-    printcolumn(name = "Storage", type_ = "string", json_path = ".status.storage"),
-    printcolumn(name = "Leader", type_ = "string", json_path = ".status.raftLeader", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".spec.replicas"}"#,
+    printcolumn = r#"{"name":"Ready","type":"integer","jsonPath":".status.readyReplicas"}"#,
+    printcolumn = r#"{"name":"Storage","type":"string","jsonPath":".status.storage"}"#,
+    printcolumn = r#"{"name":"Leader","type":"string","jsonPath":".status.raftLeader","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(
     validation = Rule::new("!has(self.raft) || !self.raft.enabled || self.replicas <= 1 || self.replicas >= 3").message("with raft enabled, replicas must be 0, 1 or at least 3: two replicas cannot keep a quorum when one is lost"),
@@ -335,51 +336,6 @@ pub struct PodOverrides {
     /// Extra pod labels (the operator's own labels win).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
-}
-
-/// Observed state, written by the operator every reconcile.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct McpV8ClusterStatus {
-    /// Ready, Progressing and Degraded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// The spec generation this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Pods the StatefulSet runs.
-    #[serde(default)]
-    pub replicas: i32,
-    /// Pods passing their readiness probe.
-    #[serde(default)]
-    pub ready_replicas: i32,
-    /// Label selector of the pods, for the scale subresource (HPA).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub selector: Option<String>,
-    /// stateless, local or s3.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage: Option<String>,
-    /// Node id of the current raft leader, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raft_leader: Option<String>,
-    /// Streamable HTTP URL agents in the cluster connect to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-    /// WasmModules this cluster preloads, with the digests rolled out.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub modules: Vec<SelectedModule>,
-}
-
-/// A module rolled out to the cluster.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct SelectedModule {
-    /// WasmModule name.
-    pub name: String,
-    /// Global name in the isolates.
-    pub global_name: String,
-    /// sha256 of the module bytes.
-    pub sha256: String,
 }
 
 impl Storage {

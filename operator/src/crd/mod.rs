@@ -3,6 +3,7 @@
 //! the single source of the CRD schemas that `crdgen` writes to `crds/`.
 
 pub mod cluster;
+pub mod cluster_status;
 pub mod common;
 pub mod wasm_module;
 

@@ -21,11 +21,11 @@ use super::common::KeyRef;
     status = "WasmModuleStatus",
     derive = "PartialEq",
     doc = "A WebAssembly module preloaded into the isolates of the McpV8Clusters that select it",
-    printcolumn(name = "Global", type_ = "string", json_path = ".spec.globalName"),
-    printcolumn(name = "Digest", type_ = "string", json_path = ".status.sha256", priority = 1),
-    printcolumn(name = "Size", type_ = "integer", json_path = ".status.size"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name":"Global","type":"string","jsonPath":".spec.globalName"}"#,
+    printcolumn = r#"{"name":"Digest","type":"string","jsonPath":".status.sha256","priority":1}"#,
+    printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".status.size"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WasmModuleSpec {

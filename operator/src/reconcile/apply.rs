@@ -13,7 +13,11 @@ use super::naming::MANAGER;
 /// Apply `obj` (which must carry name and namespace) and return what the server stored.
 pub async fn apply<K>(client: &Client, obj: &K) -> Result<K, kube::Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
 {
     let meta = obj.meta();
     let ns = meta.namespace.as_deref().unwrap_or("default");
@@ -23,13 +27,21 @@ where
     let mut body = serde_json::to_value(obj).map_err(kube::Error::SerdeError)?;
     body["apiVersion"] = K::api_version(&()).into();
     body["kind"] = K::kind(&()).into();
-    api.patch(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(body)).await
+    api.patch(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
 }
 
 /// Delete `name` if it exists; a missing object is success.
 pub async fn delete_if_exists<K>(client: &Client, ns: &str, name: &str) -> Result<(), kube::Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
 {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     match api.delete(name, &DeleteParams::background()).await {

@@ -47,8 +47,14 @@ pub fn executor_args(
     flag("allowed-hosts", hosts.join(","));
     flag("session-db-path", SESSION_DB_DIR.into());
     flag("log-format", "json".into());
-    flag("heap-memory-max", spec.limits.heap_memory_max_mb.to_string());
-    flag("execution-timeout", spec.limits.execution_timeout_max_secs.to_string());
+    flag(
+        "heap-memory-max",
+        spec.limits.heap_memory_max_mb.to_string(),
+    );
+    flag(
+        "execution-timeout",
+        spec.limits.execution_timeout_max_secs.to_string(),
+    );
     if let Some(n) = spec.limits.max_concurrent_executions {
         flag("max-concurrent-executions", n.to_string());
     }
@@ -61,7 +67,10 @@ pub fn executor_args(
             flag("s3-prefix", prefix.clone());
         }
         flag("cache-dir", CACHE_DIR.into());
-        flag("cache-max-bytes", cache_max_bytes(&s3.cache_size)?.to_string());
+        flag(
+            "cache-max-bytes",
+            cache_max_bytes(&s3.cache_size)?.to_string(),
+        );
     } else if spec.storage.local.is_some() {
         flag("directory-path", HEAP_DIR.into());
     }
@@ -70,8 +79,14 @@ pub fn executor_args(
         flag("cluster-port", RAFT_PORT.to_string());
         flag("node-id", "$(POD_NAME)".into());
         flag("peer-dns", headless.clone());
-        flag("advertise-addr", format!("$(POD_NAME).{headless}:{RAFT_PORT}"));
-        flag("cluster-secret-file", format!("{CLUSTER_SECRET_DIR}/{CLUSTER_SECRET_FILE}"));
+        flag(
+            "advertise-addr",
+            format!("$(POD_NAME).{headless}:{RAFT_PORT}"),
+        );
+        flag(
+            "cluster-secret-file",
+            format!("{CLUSTER_SECRET_DIR}/{CLUSTER_SECRET_FILE}"),
+        );
         if let Some(ms) = raft.heartbeat_interval_ms {
             flag("heartbeat-interval", ms.to_string());
         }
@@ -91,7 +106,10 @@ pub fn executor_args(
     if let Some(fetch) = &spec.fetch {
         flag("opa-url", fetch.opa_url.clone());
         if !fetch.header_rules.is_empty() {
-            flag("fetch-header-config", format!("{CONFIG_DIR}/{FETCH_HEADERS_KEY}"));
+            flag(
+                "fetch-header-config",
+                format!("{CONFIG_DIR}/{FETCH_HEADERS_KEY}"),
+            );
         }
     }
     // Flags without a value are pushed after the closure's last use.
@@ -124,7 +142,10 @@ mod tests {
         assert!(value_of(&args, "--cluster-port").is_none());
         assert!(value_of(&args, "--directory-path").is_none());
         let hosts = value_of(&args, "--allowed-hosts").unwrap();
-        assert!(hosts.split(',').any(|h| h == "a.ns.svc.cluster.local"), "{hosts}");
+        assert!(
+            hosts.split(',').any(|h| h == "a.ns.svc.cluster.local"),
+            "{hosts}"
+        );
     }
 
     #[test]
@@ -136,18 +157,33 @@ mod tests {
         assert_eq!(value_of(&args, "--s3-bucket"), Some("heaps"));
         assert_eq!(value_of(&args, "--s3-endpoint"), Some("http://minio:9000"));
         assert!(args.contains(&"--s3-force-path-style".to_string()));
-        let max: u64 = value_of(&args, "--cache-max-bytes").unwrap().parse().unwrap();
-        assert!(max < 1000 << 20, "cache budget {max} must stay below the emptyDir limit");
+        let max: u64 = value_of(&args, "--cache-max-bytes")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            max < 1000 << 20,
+            "cache budget {max} must stay below the emptyDir limit"
+        );
         assert!(max >= (1000 << 20) * 8 / 10);
         assert_eq!(value_of(&args, "--node-id"), Some("$(POD_NAME)"));
-        assert_eq!(value_of(&args, "--peer-dns"), Some("c-peers.ns.svc.cluster.local"));
+        assert_eq!(
+            value_of(&args, "--peer-dns"),
+            Some("c-peers.ns.svc.cluster.local")
+        );
         assert_eq!(
             value_of(&args, "--advertise-addr"),
             Some("$(POD_NAME).c-peers.ns.svc.cluster.local:7000")
         );
         assert_eq!(value_of(&args, "--heartbeat-interval"), Some("50"));
-        assert_eq!(value_of(&args, "--cluster-secret-file"), Some("/etc/mcp-v8/cluster/secret"));
-        assert_eq!(value_of(&args, "--wasm-config"), Some("/etc/mcp-v8/config/wasm-config.json"));
+        assert_eq!(
+            value_of(&args, "--cluster-secret-file"),
+            Some("/etc/mcp-v8/cluster/secret")
+        );
+        assert_eq!(
+            value_of(&args, "--wasm-config"),
+            Some("/etc/mcp-v8/config/wasm-config.json")
+        );
         assert!(!args.contains(&"--stateless".to_string()));
     }
 

@@ -45,7 +45,7 @@ pub async fn reconcile(cluster: Arc<McpV8Cluster>, ctx: Arc<Context>) -> Result<
     let api: Api<McpV8Cluster> = Api::namespaced(ctx.client.clone(), &ns);
     finalizer(&api, FINALIZER, cluster, |event| async {
         match event {
-            Event::Apply(c) => apply_cluster(&c, &ctx).await,
+            Event::Apply(c) => Box::pin(apply_cluster(&c, &ctx)).await,
             Event::Cleanup(c) => cleanup(&c, &ctx).await,
         }
     })
@@ -54,13 +54,20 @@ pub async fn reconcile(cluster: Arc<McpV8Cluster>, ctx: Arc<Context>) -> Result<
 }
 
 /// Requeue with backoff-free retry after a failure, and count it.
+#[allow(clippy::needless_pass_by_value)] // the signature is kube's Controller::run contract
 pub fn error_policy(cluster: Arc<McpV8Cluster>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_failed(KIND, error.metric_label());
     warn!(cluster = %cluster.name_any(), error = %error, "reconcile failed");
     Action::requeue(Duration::from_secs(15))
 }
 
-async fn publish(ctx: &Context, cluster: &McpV8Cluster, type_: EventType, reason: &str, note: String) {
+async fn publish(
+    ctx: &Context,
+    cluster: &McpV8Cluster,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
     let event = KubeEvent {
         type_,
         reason: reason.into(),
@@ -69,7 +76,11 @@ async fn publish(ctx: &Context, cluster: &McpV8Cluster, type_: EventType, reason
         secondary: None,
     };
     // Events are informational: failing to publish one must not fail the reconcile.
-    if let Err(e) = ctx.recorder().publish(&event, &cluster.object_ref(&())).await {
+    if let Err(e) = ctx
+        .recorder()
+        .publish(&event, &cluster.object_ref(&()))
+        .await
+    {
         warn!(cluster = %cluster.name_any(), error = %e, "could not publish event");
     }
 }
@@ -81,11 +92,17 @@ async fn apply_cluster(cluster: &McpV8Cluster, ctx: &Context) -> Result<Action, 
     let result = converge(cluster, ctx, &names, before.as_ref()).await;
     let (sts, selected, leader, error) = match &result {
         Ok(c) => (Some(&c.sts), c.modules.as_slice(), c.leader.clone(), None),
-        Err(e) => (before.as_ref(), &[][..], None, Some((reason_of(e), e.to_string()))),
+        Err(e) => (
+            before.as_ref(),
+            &[][..],
+            None,
+            Some((reason_of(e), e.to_string())),
+        ),
     };
     let observed = observe(cluster, sts, error);
     let previous = cluster.status.clone().unwrap_or_default();
-    let conditions = cluster_conditions(&previous.conditions, &observed, cluster.metadata.generation);
+    let conditions =
+        cluster_conditions(&previous.conditions, &observed, cluster.metadata.generation);
     let status = McpV8ClusterStatus {
         observed_generation: cluster.metadata.generation,
         replicas: observed.replicas,
@@ -97,7 +114,11 @@ async fn apply_cluster(cluster: &McpV8Cluster, ctx: &Context) -> Result<Action, 
         modules: if result.is_ok() {
             selected
                 .iter()
-                .map(|m| SelectedModule { name: m.name.clone(), global_name: m.global_name.clone(), sha256: m.sha256.clone() })
+                .map(|m| SelectedModule {
+                    name: m.name.clone(),
+                    global_name: m.global_name.clone(),
+                    sha256: m.sha256.clone(),
+                })
                 .collect()
         } else {
             previous.modules.clone()
@@ -108,19 +129,45 @@ async fn apply_cluster(cluster: &McpV8Cluster, ctx: &Context) -> Result<Action, 
     let now_ready = is_true(&status.conditions, "Ready");
     let api: Api<McpV8Cluster> = Api::namespaced(ctx.client.clone(), &names.namespace);
     let patched = api
-        .patch_status(&names.base, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
+        .patch_status(
+            &names.base,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
         .await;
     if was_ready != now_ready {
-        let (type_, reason) = if now_ready { (EventType::Normal, "Ready") } else { (EventType::Warning, "NotReady") };
-        publish(ctx, cluster, type_, reason, format!("{}/{} replicas ready", observed.ready, observed.desired)).await;
+        let (type_, reason) = if now_ready {
+            (EventType::Normal, "Ready")
+        } else {
+            (EventType::Warning, "NotReady")
+        };
+        publish(
+            ctx,
+            cluster,
+            type_,
+            reason,
+            format!("{}/{} replicas ready", observed.ready, observed.desired),
+        )
+        .await;
     }
     if let Err(e) = &result {
-        publish(ctx, cluster, EventType::Warning, "ReconcileFailed", e.to_string()).await;
+        publish(
+            ctx,
+            cluster,
+            EventType::Warning,
+            "ReconcileFailed",
+            e.to_string(),
+        )
+        .await;
     }
     let settled = now_ready && !is_true(&status.conditions, "Progressing");
     result?;
     patched?;
-    Ok(Action::requeue(Duration::from_secs(if settled { 300 } else { 10 })))
+    Ok(Action::requeue(Duration::from_secs(if settled {
+        300
+    } else {
+        10
+    })))
 }
 
 fn reason_of(e: &Error) -> String {
@@ -133,7 +180,11 @@ fn reason_of(e: &Error) -> String {
     .into()
 }
 
-fn observe(cluster: &McpV8Cluster, sts: Option<&StatefulSet>, error: Option<(String, String)>) -> Observed {
+fn observe(
+    cluster: &McpV8Cluster,
+    sts: Option<&StatefulSet>,
+    error: Option<(String, String)>,
+) -> Observed {
     let status = sts.and_then(|s| s.status.clone()).unwrap_or_default();
     let generation = sts.and_then(|s| s.metadata.generation);
     Observed {
@@ -146,19 +197,34 @@ fn observe(cluster: &McpV8Cluster, sts: Option<&StatefulSet>, error: Option<(Str
     }
 }
 
-async fn converge(cluster: &McpV8Cluster, ctx: &Context, names: &Names, before: Option<&StatefulSet>) -> Result<Converged, Error> {
+async fn converge(
+    cluster: &McpV8Cluster,
+    ctx: &Context,
+    names: &Names,
+    before: Option<&StatefulSet>,
+) -> Result<Converged, Error> {
     let (modules, pending) = modules::selected(&ctx.client, cluster).await?;
     if !pending.is_empty() {
         info!(cluster = %names.base, modules = ?pending, "selected modules not verified yet; rolling out without them");
     }
     let desired = render(cluster, &modules, &ctx.settings)?;
-    let current = before.and_then(|s| s.spec.as_ref()).and_then(|s| s.replicas).unwrap_or(0);
+    let current = before
+        .and_then(|s| s.spec.as_ref())
+        .and_then(|s| s.replicas)
+        .unwrap_or(0);
     let target = cluster.spec.replicas;
     if cluster.spec.raft_enabled() && target >= 1 && current > target {
         remove_members(cluster, ctx, names, current, target).await?;
     }
     if before.is_some() && current != target {
-        publish(ctx, cluster, EventType::Normal, "Scaling", format!("scaling from {current} to {target} replicas")).await;
+        publish(
+            ctx,
+            cluster,
+            EventType::Normal,
+            "Scaling",
+            format!("scaling from {current} to {target} replicas"),
+        )
+        .await;
     }
     let old_hash = before
         .and_then(|s| s.spec.as_ref())
@@ -182,16 +248,37 @@ async fn converge(cluster: &McpV8Cluster, ctx: &Context, names: &Names, before: 
         Some(np) => {
             apply::<NetworkPolicy>(&ctx.client, np).await?;
         }
-        None => delete_if_exists::<NetworkPolicy>(&ctx.client, &names.namespace, &names.base).await?,
+        None => {
+            delete_if_exists::<NetworkPolicy>(&ctx.client, &names.namespace, &names.base).await?;
+        }
     }
     if old_hash.is_some() && old_hash != new_hash {
-        publish(ctx, cluster, EventType::Normal, "RollingOut", "configuration changed; rolling the pods".into()).await;
+        publish(
+            ctx,
+            cluster,
+            EventType::Normal,
+            "RollingOut",
+            "configuration changed; rolling the pods".into(),
+        )
+        .await;
     }
-    let leader = if cluster.spec.raft_enabled() { raft_leader(ctx, names, &sts).await } else { None };
-    Ok(Converged { sts, modules, leader })
+    let leader = if cluster.spec.raft_enabled() {
+        raft_leader(ctx, names, &sts).await
+    } else {
+        None
+    };
+    Ok(Converged {
+        sts,
+        modules,
+        leader,
+    })
 }
 
-async fn cluster_secret(cluster: &McpV8Cluster, ctx: &Context, names: &Names) -> Result<String, Error> {
+async fn cluster_secret(
+    cluster: &McpV8Cluster,
+    ctx: &Context,
+    names: &Names,
+) -> Result<String, Error> {
     let Some(raft) = &cluster.spec.raft else {
         return Err(Error::MissingObjectKey);
     };
@@ -205,13 +292,22 @@ async fn cluster_secret(cluster: &McpV8Cluster, ctx: &Context, names: &Names) ->
         .get_opt(&key_ref.name)
         .await?
         .ok_or_else(missing)?;
-    let bytes = secret.data.and_then(|mut d| d.remove(&key_ref.key)).ok_or_else(missing)?;
+    let bytes = secret
+        .data
+        .and_then(|mut d| d.remove(&key_ref.key))
+        .ok_or_else(missing)?;
     Ok(String::from_utf8_lossy(&bytes.0).trim().to_string())
 }
 
 /// Removes the members on ordinals `target..current`, highest first, asking the surviving
 /// members in turn, so the StatefulSet only shrinks once the group no longer counts them.
-async fn remove_members(cluster: &McpV8Cluster, ctx: &Context, names: &Names, current: i32, target: i32) -> Result<(), Error> {
+async fn remove_members(
+    cluster: &McpV8Cluster,
+    ctx: &Context,
+    names: &Names,
+    current: i32,
+    target: i32,
+) -> Result<(), Error> {
     let secret = cluster_secret(cluster, ctx, names).await?;
     for ordinal in (target..current).rev() {
         let node = names.pod(ordinal);
@@ -229,13 +325,24 @@ async fn remove_members(cluster: &McpV8Cluster, ctx: &Context, names: &Names, cu
             return Err(Error::MemberRemoval { node, source });
         }
         info!(cluster = %names.base, node = %node, "raft member removed before scale-down");
-        publish(ctx, cluster, EventType::Normal, "RaftMemberRemoved", format!("removed {node} from the raft voters")).await;
+        publish(
+            ctx,
+            cluster,
+            EventType::Normal,
+            "RaftMemberRemoved",
+            format!("removed {node} from the raft voters"),
+        )
+        .await;
     }
     Ok(())
 }
 
 async fn raft_leader(ctx: &Context, names: &Names, sts: &StatefulSet) -> Option<String> {
-    let ready = sts.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+    let ready = sts
+        .status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
     let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
     for ordinal in 0..replicas.min(ready.max(1)) {
         match ctx.members.status(names, ordinal).await {
@@ -249,6 +356,13 @@ async fn raft_leader(ctx: &Context, names: &Names, sts: &StatefulSet) -> Option<
 async fn cleanup(cluster: &McpV8Cluster, ctx: &Context) -> Result<Action, Error> {
     // Owned objects go with the cluster through their owner references; claims are kept
     // (retention policy) so heaps and raft data can be recovered.
-    publish(ctx, cluster, EventType::Normal, "Deleting", "deleting the cluster; its volumes are retained".into()).await;
+    publish(
+        ctx,
+        cluster,
+        EventType::Normal,
+        "Deleting",
+        "deleting the cluster; its volumes are retained".into(),
+    )
+    .await;
     Ok(Action::await_change())
 }

@@ -43,7 +43,11 @@ pub fn wasm_config(modules: &[ModuleInput]) -> Value {
 
 /// The executor's `--fetch-header-config` document, or None without header rules.
 pub fn fetch_header_config(cluster: &McpV8Cluster) -> Option<Value> {
-    let fetch = cluster.spec.fetch.as_ref().filter(|f| !f.header_rules.is_empty())?;
+    let fetch = cluster
+        .spec
+        .fetch
+        .as_ref()
+        .filter(|f| !f.header_rules.is_empty())?;
     let rules: Vec<Value> = fetch
         .header_rules
         .iter()
@@ -103,7 +107,10 @@ mod tests {
         let doc: Value = serde_json::from_str(text).unwrap();
         let rule = &doc["rules"][0];
         assert_eq!(rule["host"], "*.example.com");
-        assert_eq!(rule["headers"]["Authorization"]["value_file"], "/etc/mcp-v8/fetch/api/token");
+        assert_eq!(
+            rule["headers"]["Authorization"]["value_file"],
+            "/etc/mcp-v8/fetch/api/token"
+        );
         assert_eq!(rule["headers"]["X-Team"], "blue");
         assert!(!cm.data.unwrap().contains_key(WASM_CONFIG_KEY));
     }
@@ -115,7 +122,10 @@ mod tests {
                 name: "sq".into(),
                 global_name: "sqlite".into(),
                 sha256: "a".repeat(64),
-                bytes: ModuleBytes::ConfigMap { name: "cm".into(), key: "k".into() },
+                bytes: ModuleBytes::ConfigMap {
+                    name: "cm".into(),
+                    key: "k".into(),
+                },
             },
             ModuleInput {
                 name: "re".into(),

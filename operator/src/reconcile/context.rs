@@ -30,8 +30,15 @@ pub struct Context {
 
 impl Context {
     /// A context reaching executors through cluster DNS.
-    pub fn new(client: Client, settings: Settings, metrics: Arc<Metrics>, instance: Option<String>) -> Self {
-        let endpoints = MemberEndpoints::Dns { domain: settings.cluster_domain.clone() };
+    pub fn new(
+        client: Client,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        instance: Option<String>,
+    ) -> Self {
+        let endpoints = MemberEndpoints::Dns {
+            domain: settings.cluster_domain.clone(),
+        };
         Self::with_endpoints(client, settings, metrics, instance, endpoints)
     }
 
@@ -44,7 +51,13 @@ impl Context {
         endpoints: MemberEndpoints,
     ) -> Self {
         Self {
-            recorder: Recorder::new(client.clone(), Reporter { controller: "mcp-v8-operator".into(), instance }),
+            recorder: Recorder::new(
+                client.clone(),
+                Reporter {
+                    controller: "mcp-v8-operator".into(),
+                    instance,
+                },
+            ),
             client,
             settings,
             members: Members::new(endpoints),

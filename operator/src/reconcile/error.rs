@@ -8,13 +8,17 @@ use super::render::RenderError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The API server refused or failed a call.
-    #[error("Kubernetes API call failed ({0}); check the operator's RBAC and the API server's health")]
+    #[error(
+        "Kubernetes API call failed ({0}); check the operator's RBAC and the API server's health"
+    )]
     Kube(#[from] kube::Error),
     /// The spec cannot be rendered.
     #[error(transparent)]
     Render(#[from] RenderError),
     /// A Secret the spec references is missing or lacks the key.
-    #[error("Secret {namespace}/{name} has no key `{key}`: create it or fix the reference in the spec")]
+    #[error(
+        "Secret {namespace}/{name} has no key `{key}`: create it or fix the reference in the spec"
+    )]
     MissingSecret {
         /// Namespace.
         namespace: String,
@@ -24,7 +28,9 @@ pub enum Error {
         key: String,
     },
     /// A raft member could not be removed, so the scale-down waits.
-    #[error("cannot remove raft member {node} before scaling down ({source}); the StatefulSet keeps its replicas until removal succeeds")]
+    #[error(
+        "cannot remove raft member {node} before scaling down ({source}); the StatefulSet keeps its replicas until removal succeeds"
+    )]
     MemberRemoval {
         /// Node id (pod name).
         node: String,
@@ -35,7 +41,9 @@ pub enum Error {
     #[error("finalizer handling failed: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     /// An object came from the API without name or namespace.
-    #[error("object without name or namespace from the API server; this is a bug, please report it")]
+    #[error(
+        "object without name or namespace from the API server; this is a bug, please report it"
+    )]
     MissingObjectKey,
 }
 

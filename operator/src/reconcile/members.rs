@@ -80,7 +80,10 @@ impl RaftStatus {
     pub fn leader_pod(&self, names: &Names) -> Option<String> {
         match self.leader.as_ref()? {
             Value::String(s) => Some(s.clone()),
-            Value::Number(n) => n.as_i64().filter(|id| *id >= 1).map(|id| names.pod((id - 1) as i32)),
+            Value::Number(n) => n
+                .as_i64()
+                .filter(|id| *id >= 1)
+                .map(|id| names.pod((id - 1) as i32)),
             _ => None,
         }
     }
@@ -118,19 +121,46 @@ impl Members {
     /// Raft status as seen by `ordinal`.
     pub async fn status(&self, names: &Names, ordinal: i32) -> Result<RaftStatus, MemberError> {
         let url = format!("{}/cluster/status", self.base(names, ordinal));
-        let resp = self.http.get(&url).send().await.map_err(|source| MemberError::Unreachable { url: url.clone(), source })?;
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|source| MemberError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
-            return Err(MemberError::Refused { url, status: status.as_u16(), body });
+            return Err(MemberError::Refused {
+                url,
+                status: status.as_u16(),
+                body,
+            });
         }
-        let body = resp.text().await.map_err(|source| MemberError::Unreachable { url: url.clone(), source })?;
-        serde_json::from_str(&body).map_err(|e| MemberError::Malformed { url, reason: e.to_string() })
+        let body = resp
+            .text()
+            .await
+            .map_err(|source| MemberError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        serde_json::from_str(&body).map_err(|e| MemberError::Malformed {
+            url,
+            reason: e.to_string(),
+        })
     }
 
     /// Asks `via` (a surviving member) to remove `node` from the voters. A node that is not
     /// a member any more (404) counts as removed, so a retried scale-down is idempotent.
-    pub async fn remove(&self, names: &Names, via: i32, node: &str, secret: &str) -> Result<(), MemberError> {
+    pub async fn remove(
+        &self,
+        names: &Names,
+        via: i32,
+        node: &str,
+        secret: &str,
+    ) -> Result<(), MemberError> {
         let url = format!("{}/cluster/remove/{node}", self.base(names, via));
         let resp = self
             .http
@@ -138,13 +168,20 @@ impl Members {
             .bearer_auth(secret)
             .send()
             .await
-            .map_err(|source| MemberError::Unreachable { url: url.clone(), source })?;
+            .map_err(|source| MemberError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
         let status = resp.status();
         if status.is_success() || status.as_u16() == 404 {
             return Ok(());
         }
         let body = resp.text().await.unwrap_or_default();
-        Err(MemberError::Refused { url, status: status.as_u16(), body: body.chars().take(300).collect() })
+        Err(MemberError::Refused {
+            url,
+            status: status.as_u16(),
+            body: body.chars().take(300).collect(),
+        })
     }
 }
 
@@ -157,9 +194,11 @@ mod tests {
     fn numeric_leader_ids_map_to_pod_names() {
         let c = cluster_from_yaml("name: c\nspec: {image: i, storage: {stateless: {}}}");
         let names = Names::of(&c);
-        let s: RaftStatus = serde_json::from_str(r#"{"node_id":"c-0","leader":3,"term":2}"#).unwrap();
+        let s: RaftStatus =
+            serde_json::from_str(r#"{"node_id":"c-0","leader":3,"term":2}"#).unwrap();
         assert_eq!(s.leader_pod(&names).as_deref(), Some("c-2"));
-        let s: RaftStatus = serde_json::from_str(r#"{"node_id":"c-0","leader":"c-1","term":2}"#).unwrap();
+        let s: RaftStatus =
+            serde_json::from_str(r#"{"node_id":"c-0","leader":"c-1","term":2}"#).unwrap();
         assert_eq!(s.leader_pod(&names).as_deref(), Some("c-1"));
         let s: RaftStatus = serde_json::from_str(r#"{"node_id":"c-0","leader":null}"#).unwrap();
         assert_eq!(s.leader_pod(&names), None);
@@ -168,7 +207,12 @@ mod tests {
     #[test]
     fn dns_endpoints_use_the_headless_service() {
         let c = cluster_from_yaml("name: c\nspec: {image: i, storage: {stateless: {}}}");
-        let m = Members::new(MemberEndpoints::Dns { domain: "cluster.local".into() });
-        assert_eq!(m.base(&Names::of(&c), 2), "http://c-2.c-peers.ns.svc.cluster.local:8080");
+        let m = Members::new(MemberEndpoints::Dns {
+            domain: "cluster.local".into(),
+        });
+        assert_eq!(
+            m.base(&Names::of(&c), 2),
+            "http://c-2.c-peers.ns.svc.cluster.local:8080"
+        );
     }
 }

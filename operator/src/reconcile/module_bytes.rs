@@ -53,7 +53,9 @@ pub enum ModuleError {
     #[error("the module is larger than {MAX_MODULE_BYTES} bytes; the operator refuses it")]
     TooLarge,
     /// Digest mismatch.
-    #[error("sha256 mismatch: spec says {expected}, the bytes hash to {actual}; update spec.source.*.sha256 if the new module is intended")]
+    #[error(
+        "sha256 mismatch: spec says {expected}, the bytes hash to {actual}; update spec.source.*.sha256 if the new module is intended"
+    )]
     DigestMismatch {
         /// Expected digest.
         expected: String,
@@ -91,12 +93,19 @@ pub fn verify(bytes: &[u8], expected: Option<&str>) -> Result<Verified, ModuleEr
     }
     let sha256 = hex::encode(Sha256::digest(bytes));
     if let Some(expected) = expected.filter(|e| *e != sha256) {
-        return Err(ModuleError::DigestMismatch { expected: expected.into(), actual: sha256 });
+        return Err(ModuleError::DigestMismatch {
+            expected: expected.into(),
+            actual: sha256,
+        });
     }
-    Validator::new().validate_all(bytes).map_err(|e| ModuleError::Invalid(e.to_string()))?;
+    Validator::new()
+        .validate_all(bytes)
+        .map_err(|e| ModuleError::Invalid(e.to_string()))?;
     let mut exports = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
-        if let Payload::ExportSection(reader) = payload.map_err(|e| ModuleError::Invalid(e.to_string()))? {
+        if let Payload::ExportSection(reader) =
+            payload.map_err(|e| ModuleError::Invalid(e.to_string()))?
+        {
             for export in reader {
                 let export = export.map_err(|e| ModuleError::Invalid(e.to_string()))?;
                 let kind = match export.kind {
@@ -110,17 +119,28 @@ pub fn verify(bytes: &[u8], expected: Option<&str>) -> Result<Verified, ModuleEr
             }
         }
     }
-    Ok(Verified { sha256, size: bytes.len(), exports })
+    Ok(Verified {
+        sha256,
+        size: bytes.len(),
+        exports,
+    })
 }
 
 /// The URL an S3 source is read from (path-style, anonymous).
 pub fn s3_url(endpoint: &str, bucket: &str, key: &str) -> String {
-    format!("{}/{bucket}/{}", endpoint.trim_end_matches('/'), key.trim_start_matches('/'))
+    format!(
+        "{}/{bucket}/{}",
+        endpoint.trim_end_matches('/'),
+        key.trim_start_matches('/')
+    )
 }
 
 /// Downloads `url` with a timeout and the size cap.
 pub async fn download(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, ModuleError> {
-    let fail = |reason: String| ModuleError::Download { url: url.into(), reason };
+    let fail = |reason: String| ModuleError::Download {
+        url: url.into(),
+        reason,
+    };
     let mut resp = http
         .get(url)
         .timeout(Duration::from_secs(30))
@@ -149,20 +169,40 @@ pub async fn fetch(
 ) -> Result<(Vec<u8>, Option<String>), ModuleError> {
     if let Some(cm) = &source.config_map {
         let (name, key) = (&cm.key_ref.name, &cm.key_ref.key);
-        let missing = || ModuleError::SourceMissing { kind: "ConfigMap", name: name.clone(), key: key.clone() };
-        let obj = Api::<ConfigMap>::namespaced(client.clone(), ns).get_opt(name).await?.ok_or_else(missing)?;
+        let missing = || ModuleError::SourceMissing {
+            kind: "ConfigMap",
+            name: name.clone(),
+            key: key.clone(),
+        };
+        let obj = Api::<ConfigMap>::namespaced(client.clone(), ns)
+            .get_opt(name)
+            .await?
+            .ok_or_else(missing)?;
         let bytes = obj
             .binary_data
             .and_then(|mut d| d.remove(key).map(|b| b.0))
-            .or_else(|| obj.data.and_then(|mut d| d.remove(key).map(String::into_bytes)))
+            .or_else(|| {
+                obj.data
+                    .and_then(|mut d| d.remove(key).map(String::into_bytes))
+            })
             .ok_or_else(missing)?;
         return Ok((bytes, cm.sha256.clone()));
     }
     if let Some(s) = &source.secret {
         let (name, key) = (&s.key_ref.name, &s.key_ref.key);
-        let missing = || ModuleError::SourceMissing { kind: "Secret", name: name.clone(), key: key.clone() };
-        let obj = Api::<Secret>::namespaced(client.clone(), ns).get_opt(name).await?.ok_or_else(missing)?;
-        let bytes = obj.data.and_then(|mut d| d.remove(key).map(|b| b.0)).ok_or_else(missing)?;
+        let missing = || ModuleError::SourceMissing {
+            kind: "Secret",
+            name: name.clone(),
+            key: key.clone(),
+        };
+        let obj = Api::<Secret>::namespaced(client.clone(), ns)
+            .get_opt(name)
+            .await?
+            .ok_or_else(missing)?;
+        let bytes = obj
+            .data
+            .and_then(|mut d| d.remove(key).map(|b| b.0))
+            .ok_or_else(missing)?;
         return Ok((bytes, s.sha256.clone()));
     }
     if let Some(u) = &source.url {
@@ -185,7 +225,8 @@ mod tests {
         0x01, 0x07, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f, // type: (i32 i32) -> i32
         0x03, 0x02, 0x01, 0x00, // function section: one func of type 0
         0x05, 0x03, 0x01, 0x00, 0x01, // memory section: min 1 page
-        0x07, 0x0d, 0x02, 0x03, b'a', b'd', b'd', 0x00, 0x00, 0x03, b'm', b'e', b'm', 0x02, 0x00, // exports
+        0x07, 0x0d, 0x02, 0x03, b'a', b'd', b'd', 0x00, 0x00, 0x03, b'm', b'e', b'm', 0x02,
+        0x00, // exports
         0x0a, 0x09, 0x01, 0x07, 0x00, 0x20, 0x00, 0x20, 0x01, 0x6a, 0x0b, // code
     ];
 
@@ -194,7 +235,10 @@ mod tests {
         let v = verify(ADD_WASM, None).unwrap();
         assert_eq!(v.size, ADD_WASM.len());
         assert_eq!(v.sha256, hex::encode(Sha256::digest(ADD_WASM)));
-        assert_eq!(v.exports, vec!["add (func)".to_string(), "mem (memory)".to_string()]);
+        assert_eq!(
+            v.exports,
+            vec!["add (func)".to_string(), "mem (memory)".to_string()]
+        );
         assert!(verify(ADD_WASM, Some(&v.sha256)).is_ok());
     }
 
@@ -211,6 +255,9 @@ mod tests {
 
     #[test]
     fn s3_sources_read_path_style() {
-        assert_eq!(s3_url("http://minio:9000/", "mods", "/a/b.wasm"), "http://minio:9000/mods/a/b.wasm");
+        assert_eq!(
+            s3_url("http://minio:9000/", "mods", "/a/b.wasm"),
+            "http://minio:9000/mods/a/b.wasm"
+        );
     }
 }

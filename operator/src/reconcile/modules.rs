@@ -24,7 +24,11 @@ pub fn selects(selector: &LabelSelector, module: &WasmModule) -> bool {
 /// Whether `cluster` selects `module` (same namespace and matching labels).
 pub fn cluster_selects(cluster: &McpV8Cluster, module: &WasmModule) -> bool {
     cluster.namespace() == module.namespace()
-        && cluster.spec.wasm_modules.as_ref().is_some_and(|s| selects(s, module))
+        && cluster
+            .spec
+            .wasm_modules
+            .as_ref()
+            .is_some_and(|s| selects(s, module))
 }
 
 /// The rollout input of a verified module, or None while it is not verified.
@@ -32,9 +36,15 @@ pub fn module_input(module: &WasmModule) -> Option<ModuleInput> {
     let sha256 = module.verified_digest()?.to_string();
     let src = &module.spec.source;
     let bytes = if let Some(cm) = &src.config_map {
-        ModuleBytes::ConfigMap { name: cm.key_ref.name.clone(), key: cm.key_ref.key.clone() }
+        ModuleBytes::ConfigMap {
+            name: cm.key_ref.name.clone(),
+            key: cm.key_ref.key.clone(),
+        }
     } else if let Some(s) = &src.secret {
-        ModuleBytes::Secret { name: s.key_ref.name.clone(), key: s.key_ref.key.clone() }
+        ModuleBytes::Secret {
+            name: s.key_ref.name.clone(),
+            key: s.key_ref.key.clone(),
+        }
     } else if let Some(u) = &src.url {
         ModuleBytes::Url(u.url.clone())
     } else {
@@ -50,7 +60,10 @@ pub fn module_input(module: &WasmModule) -> Option<ModuleInput> {
 }
 
 /// Verified modules `cluster` selects, and the names of selected modules not yet verified.
-pub async fn selected(client: &Client, cluster: &McpV8Cluster) -> Result<(Vec<ModuleInput>, Vec<String>), kube::Error> {
+pub async fn selected(
+    client: &Client,
+    cluster: &McpV8Cluster,
+) -> Result<(Vec<ModuleInput>, Vec<String>), kube::Error> {
     let Some(selector) = &cluster.spec.wasm_modules else {
         return Ok((Vec::new(), Vec::new()));
     };
@@ -59,7 +72,9 @@ pub async fn selected(client: &Client, cluster: &McpV8Cluster) -> Result<(Vec<Mo
     if let Ok(s) = Selector::try_from(selector.clone()) {
         params = params.labels(&s.to_string());
     }
-    let list = Api::<WasmModule>::namespaced(client.clone(), &ns).list(&params).await?;
+    let list = Api::<WasmModule>::namespaced(client.clone(), &ns)
+        .list(&params)
+        .await?;
     let mut ready = Vec::new();
     let mut pending = Vec::new();
     // Filter again locally: the server-side selector is an optimisation, not the contract.

@@ -59,7 +59,11 @@ impl Names {
     pub fn of(cluster: &McpV8Cluster) -> Self {
         let base = cluster.metadata.name.clone().unwrap_or_default();
         Self {
-            namespace: cluster.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+            namespace: cluster
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
             headless: format!("{base}-peers"),
             config: format!("{base}-config"),
             base,
@@ -114,6 +118,9 @@ impl Names {
 
     /// Streamable HTTP endpoint of the client Service.
     pub fn endpoint(&self) -> String {
-        format!("http://{}.{}.svc:{HTTP_PORT}/mcp", self.base, self.namespace)
+        format!(
+            "http://{}.{}.svc:{HTTP_PORT}/mcp",
+            self.base, self.namespace
+        )
     }
 }

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -29,7 +30,12 @@ fn tcp(port: i32) -> NetworkPolicyPort {
 
 fn labels(pairs: &[(&str, &str)]) -> LabelSelector {
     LabelSelector {
-        match_labels: Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>()),
+        match_labels: Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        ),
         ..LabelSelector::default()
     }
 }
@@ -51,7 +57,10 @@ pub fn render(cluster: &McpV8Cluster, settings: &Settings) -> Option<NetworkPoli
         })
         .collect();
     client_peers.push(NetworkPolicyPeer {
-        namespace_selector: Some(labels(&[("kubernetes.io/metadata.name", &settings.operator_namespace)])),
+        namespace_selector: Some(labels(&[(
+            "kubernetes.io/metadata.name",
+            &settings.operator_namespace,
+        )])),
         pod_selector: Some(labels(&[OPERATOR_POD_LABEL])),
         ..NetworkPolicyPeer::default()
     });
@@ -97,15 +106,39 @@ mod tests {
         let rules = spec.ingress.unwrap();
         let client_rule = &rules[0];
         assert_eq!(client_rule.ports.as_ref().unwrap().len(), 1);
-        assert_eq!(client_rule.ports.as_ref().unwrap()[0].port, Some(IntOrString::Int(8080)));
+        assert_eq!(
+            client_rule.ports.as_ref().unwrap()[0].port,
+            Some(IntOrString::Int(8080))
+        );
         let from = client_rule.from.as_ref().unwrap();
-        assert_eq!(from[0].pod_selector.as_ref().unwrap().match_labels.as_ref().unwrap()["role"], "agent");
+        assert_eq!(
+            from[0]
+                .pod_selector
+                .as_ref()
+                .unwrap()
+                .match_labels
+                .as_ref()
+                .unwrap()["role"],
+            "agent"
+        );
         let operator = from.last().unwrap();
         assert_eq!(
-            operator.namespace_selector.as_ref().unwrap().match_labels.as_ref().unwrap()["kubernetes.io/metadata.name"],
+            operator
+                .namespace_selector
+                .as_ref()
+                .unwrap()
+                .match_labels
+                .as_ref()
+                .unwrap()["kubernetes.io/metadata.name"],
             "mcp-v8-system"
         );
-        let peer_ports: Vec<_> = rules[1].ports.as_ref().unwrap().iter().map(|p| p.port.clone()).collect();
+        let peer_ports: Vec<_> = rules[1]
+            .ports
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|p| p.port.clone())
+            .collect();
         assert!(peer_ports.contains(&Some(IntOrString::Int(7000))));
     }
 }

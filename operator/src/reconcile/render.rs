@@ -94,7 +94,9 @@ pub enum RenderError {
     #[error("invalid size in the spec: {0}")]
     Quantity(#[from] QuantityError),
     /// Two selected modules claim one global.
-    #[error("WasmModules {first} and {second} both use the global name `{global}`: rename one or narrow spec.wasmModules")]
+    #[error(
+        "WasmModules {first} and {second} both use the global name `{global}`: rename one or narrow spec.wasmModules"
+    )]
     DuplicateGlobal {
         /// Global name.
         global: String,

@@ -30,7 +30,10 @@ fn probe(path: &str, period: i32, failures: i32) -> Probe {
             path: Some(path.into()),
             port: IntOrString::String("mcp".into()),
             // The executor validates Host; the kubelet would send the pod IP.
-            http_headers: Some(vec![HTTPHeader { name: "Host".into(), value: "localhost".into() }]),
+            http_headers: Some(vec![HTTPHeader {
+                name: "Host".into(),
+                value: "localhost".into(),
+            }]),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(period),
@@ -40,7 +43,11 @@ fn probe(path: &str, period: i32, failures: i32) -> Probe {
     }
 }
 
-fn container(cluster: &McpV8Cluster, args: Vec<String>, mounts: Vec<k8s_openapi::api::core::v1::VolumeMount>) -> Container {
+fn container(
+    cluster: &McpV8Cluster,
+    args: Vec<String>,
+    mounts: Vec<k8s_openapi::api::core::v1::VolumeMount>,
+) -> Container {
     let spec = &cluster.spec;
     let mut ports = vec![ContainerPort {
         name: Some("mcp".into()),
@@ -75,8 +82,14 @@ fn container(cluster: &McpV8Cluster, args: Vec<String>, mounts: Vec<k8s_openapi:
             run_as_user: Some(RUN_AS),
             run_as_group: Some(RUN_AS),
             privileged: Some(false),
-            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), add: None }),
-            seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), localhost_profile: None }),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: None,
+            }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                localhost_profile: None,
+            }),
             ..SecurityContext::default()
         }),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
@@ -89,17 +102,19 @@ fn container(cluster: &McpV8Cluster, args: Vec<String>, mounts: Vec<k8s_openapi:
 fn default_affinity(names: &Names) -> Affinity {
     Affinity {
         pod_anti_affinity: Some(PodAntiAffinity {
-            preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
-                weight: 100,
-                pod_affinity_term: PodAffinityTerm {
-                    topology_key: "kubernetes.io/hostname".into(),
-                    label_selector: Some(LabelSelector {
-                        match_labels: Some(names.selector()),
-                        ..LabelSelector::default()
-                    }),
-                    ..PodAffinityTerm::default()
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: PodAffinityTerm {
+                        topology_key: "kubernetes.io/hostname".into(),
+                        label_selector: Some(LabelSelector {
+                            match_labels: Some(names.selector()),
+                            ..LabelSelector::default()
+                        }),
+                        ..PodAffinityTerm::default()
+                    },
                 },
-            }]),
+            ]),
             ..PodAntiAffinity::default()
         }),
         ..Affinity::default()
@@ -107,7 +122,12 @@ fn default_affinity(names: &Names) -> Affinity {
 }
 
 /// The desired StatefulSet.
-pub fn render(cluster: &McpV8Cluster, modules: &[ModuleInput], args: Vec<String>, config_hash: &str) -> StatefulSet {
+pub fn render(
+    cluster: &McpV8Cluster,
+    modules: &[ModuleInput],
+    args: Vec<String>,
+    config_hash: &str,
+) -> StatefulSet {
     let spec = &cluster.spec;
     let names = Names::of(cluster);
     let overrides = spec.pod.clone().unwrap_or_default();
@@ -136,12 +156,19 @@ pub fn render(cluster: &McpV8Cluster, modules: &[ModuleInput], args: Vec<String>
             run_as_user: Some(RUN_AS),
             run_as_group: Some(RUN_AS),
             fs_group: Some(RUN_AS),
-            seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), localhost_profile: None }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                localhost_profile: None,
+            }),
             ..PodSecurityContext::default()
         }),
         node_selector: overrides.node_selector,
         tolerations: overrides.tolerations,
-        affinity: Some(overrides.affinity.unwrap_or_else(|| default_affinity(&names))),
+        affinity: Some(
+            overrides
+                .affinity
+                .unwrap_or_else(|| default_affinity(&names)),
+        ),
         ..PodSpec::default()
     };
 
@@ -168,10 +195,19 @@ pub fn render(cluster: &McpV8Cluster, modules: &[ModuleInput], args: Vec<String>
             volume_claim_templates: (!storage.claims.is_empty()).then_some(storage.claims),
             // A removed raft member's state is obsolete (it left the membership), so its
             // claim goes with it; deleting the cluster keeps the data for recovery.
-            persistent_volume_claim_retention_policy: Some(StatefulSetPersistentVolumeClaimRetentionPolicy {
-                when_scaled: Some(if spec.raft_enabled() { "Delete" } else { "Retain" }.into()),
-                when_deleted: Some("Retain".into()),
-            }),
+            persistent_volume_claim_retention_policy: Some(
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_scaled: Some(
+                        if spec.raft_enabled() {
+                            "Delete"
+                        } else {
+                            "Retain"
+                        }
+                        .into(),
+                    ),
+                    when_deleted: Some("Retain".into()),
+                },
+            ),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()
@@ -196,15 +232,43 @@ mod tests {
         let sc = ctr.security_context.as_ref().unwrap();
         assert_eq!(sc.read_only_root_filesystem, Some(true));
         assert_eq!(sc.allow_privilege_escalation, Some(false));
-        assert_eq!(sc.capabilities.as_ref().unwrap().drop, Some(vec!["ALL".to_string()]));
-        assert_eq!(pod.security_context.unwrap().seccomp_profile.unwrap().type_, "RuntimeDefault");
-        let mounts: Vec<&str> = ctr.volume_mounts.as_ref().unwrap().iter().map(|m| m.mount_path.as_str()).collect();
-        for path in ["/tmp", "/var/lib/mcp-v8", "/var/cache/mcp-v8", "/etc/mcp-v8/cluster"] {
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().drop,
+            Some(vec!["ALL".to_string()])
+        );
+        assert_eq!(
+            pod.security_context.unwrap().seccomp_profile.unwrap().type_,
+            "RuntimeDefault"
+        );
+        let mounts: Vec<&str> = ctr
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.mount_path.as_str())
+            .collect();
+        for path in [
+            "/tmp",
+            "/var/lib/mcp-v8",
+            "/var/cache/mcp-v8",
+            "/etc/mcp-v8/cluster",
+        ] {
             assert!(mounts.contains(&path), "{path} not mounted: {mounts:?}");
         }
-        let cache = pod.volumes.unwrap().into_iter().find(|v| v.name == "cache").unwrap();
+        let cache = pod
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "cache")
+            .unwrap();
         assert_eq!(cache.empty_dir.unwrap().size_limit.unwrap().0, "2Gi");
-        assert_eq!(spec.volume_claim_templates.unwrap()[0].metadata.name.as_deref(), Some("data"));
+        assert_eq!(
+            spec.volume_claim_templates.unwrap()[0]
+                .metadata
+                .name
+                .as_deref(),
+            Some("data")
+        );
         assert_eq!(spec.service_name.as_deref(), Some("s-peers"));
         let hash = &spec.template.metadata.unwrap().annotations.unwrap()[CONFIG_HASH_ANNOTATION];
         assert_eq!(hash.len(), 32);
@@ -221,7 +285,14 @@ mod tests {
         };
         let hash = |mods: &[ModuleInput]| {
             let sts = render_all(&c, mods, &settings()).unwrap().statefulset;
-            sts.spec.unwrap().template.metadata.unwrap().annotations.unwrap()[CONFIG_HASH_ANNOTATION].clone()
+            sts.spec
+                .unwrap()
+                .template
+                .metadata
+                .unwrap()
+                .annotations
+                .unwrap()[CONFIG_HASH_ANNOTATION]
+                .clone()
         };
         let a = hash(&[module(&"a".repeat(64))]);
         assert_eq!(a, hash(&[module(&"a".repeat(64))]));

@@ -23,7 +23,13 @@ pub struct Observed {
 }
 
 /// A condition with its fields filled.
-pub fn condition(type_: &str, ok: bool, reason: &str, message: String, generation: Option<i64>) -> Condition {
+pub fn condition(
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+) -> Condition {
     Condition {
         type_: type_.into(),
         status: if ok { "True" } else { "False" }.into(),
@@ -49,7 +55,11 @@ pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition) {
 }
 
 /// Ready/Progressing/Degraded for a cluster.
-pub fn cluster_conditions(previous: &[Condition], seen: &Observed, generation: Option<i64>) -> Vec<Condition> {
+pub fn cluster_conditions(
+    previous: &[Condition],
+    seen: &Observed,
+    generation: Option<i64>,
+) -> Vec<Condition> {
     let mut out = previous.to_vec();
     let settled = seen.rollout_observed
         && seen.replicas == seen.desired
@@ -59,23 +69,50 @@ pub fn cluster_conditions(previous: &[Condition], seen: &Observed, generation: O
     set_condition(
         &mut out,
         if ready {
-            condition("Ready", true, "AllReplicasReady", format!("{}/{} replicas ready", seen.ready, seen.desired), generation)
+            condition(
+                "Ready",
+                true,
+                "AllReplicasReady",
+                format!("{}/{} replicas ready", seen.ready, seen.desired),
+                generation,
+            )
         } else if seen.desired == 0 {
-            condition("Ready", false, "ScaledToZero", "the cluster has no replicas".into(), generation)
+            condition(
+                "Ready",
+                false,
+                "ScaledToZero",
+                "the cluster has no replicas".into(),
+                generation,
+            )
         } else {
-            condition("Ready", false, "ReplicasNotReady", format!("{}/{} replicas ready", seen.ready, seen.desired), generation)
+            condition(
+                "Ready",
+                false,
+                "ReplicasNotReady",
+                format!("{}/{} replicas ready", seen.ready, seen.desired),
+                generation,
+            )
         },
     );
     set_condition(
         &mut out,
         if settled {
-            condition("Progressing", false, "RolloutComplete", "all replicas run the current spec".into(), generation)
+            condition(
+                "Progressing",
+                false,
+                "RolloutComplete",
+                "all replicas run the current spec".into(),
+                generation,
+            )
         } else {
             condition(
                 "Progressing",
                 true,
                 "RollingOut",
-                format!("{} of {} replicas updated, {} running", seen.updated, seen.desired, seen.replicas),
+                format!(
+                    "{} of {} replicas updated, {} running",
+                    seen.updated, seen.desired, seen.replicas
+                ),
                 generation,
             )
         },
@@ -83,8 +120,16 @@ pub fn cluster_conditions(previous: &[Condition], seen: &Observed, generation: O
     set_condition(
         &mut out,
         match &seen.error {
-            Some((reason, message)) => condition("Degraded", true, reason, message.clone(), generation),
-            None => condition("Degraded", false, "ReconcileSucceeded", "the last reconcile succeeded".into(), generation),
+            Some((reason, message)) => {
+                condition("Degraded", true, reason, message.clone(), generation)
+            }
+            None => condition(
+                "Degraded",
+                false,
+                "ReconcileSucceeded",
+                "the last reconcile succeeded".into(),
+                generation,
+            ),
         },
     );
     out
@@ -92,7 +137,9 @@ pub fn cluster_conditions(previous: &[Condition], seen: &Observed, generation: O
 
 /// Whether `type_` is True in `conditions`.
 pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
-    conditions.iter().any(|c| c.type_ == type_ && c.status == "True")
+    conditions
+        .iter()
+        .any(|c| c.type_ == type_ && c.status == "True")
 }
 
 #[cfg(test)]
@@ -100,7 +147,14 @@ mod tests {
     use super::*;
 
     fn seen(desired: i32, ready: i32, updated: i32) -> Observed {
-        Observed { desired, replicas: desired, ready, updated, rollout_observed: true, error: None }
+        Observed {
+            desired,
+            replicas: desired,
+            ready,
+            updated,
+            rollout_observed: true,
+            error: None,
+        }
     }
 
     #[test]
@@ -117,7 +171,10 @@ mod tests {
         let c = cluster_conditions(&[], &seen(3, 2, 1), Some(1));
         assert!(!is_true(&c, "Ready"));
         assert!(is_true(&c, "Progressing"));
-        assert_eq!(c.iter().find(|c| c.type_ == "Ready").unwrap().reason, "ReplicasNotReady");
+        assert_eq!(
+            c.iter().find(|c| c.type_ == "Ready").unwrap().reason,
+            "ReplicasNotReady"
+        );
     }
 
     #[test]
@@ -125,7 +182,11 @@ mod tests {
         let mut failing = seen(3, 3, 3);
         failing.error = Some(("MissingSecret".into(), "Secret ns/x has no key `k`".into()));
         let first = cluster_conditions(&[], &failing, Some(1));
-        let degraded = first.iter().find(|c| c.type_ == "Degraded").unwrap().clone();
+        let degraded = first
+            .iter()
+            .find(|c| c.type_ == "Degraded")
+            .unwrap()
+            .clone();
         assert_eq!(degraded.status, "True");
         assert_eq!(degraded.reason, "MissingSecret");
         let again = cluster_conditions(&first, &failing, Some(1));

@@ -8,7 +8,8 @@ use super::render::Settings;
 pub fn cluster_from_yaml(yaml: &str) -> McpV8Cluster {
     let doc: serde_json::Value = serde_yaml::from_str(yaml).expect("test YAML parses");
     let name = doc["name"].as_str().expect("test YAML has a name");
-    let spec = serde_json::from_value(doc["spec"].clone()).expect("test spec matches the CRD types");
+    let spec =
+        serde_json::from_value(doc["spec"].clone()).expect("test spec matches the CRD types");
     let mut c = McpV8Cluster::new(name, spec);
     c.metadata.namespace = Some("ns".into());
     c.metadata.uid = Some(format!("uid-{name}"));

@@ -66,7 +66,16 @@ fn secret_volume(name: &str, secret: &str, items: Vec<(String, String)>) -> Volu
         secret: Some(SecretVolumeSource {
             secret_name: Some(secret.into()),
             default_mode: Some(SECRET_MODE),
-            items: Some(items.into_iter().map(|(key, path)| KeyToPath { key, path, mode: None }).collect()),
+            items: Some(
+                items
+                    .into_iter()
+                    .map(|(key, path)| KeyToPath {
+                        key,
+                        path,
+                        mode: None,
+                    })
+                    .collect(),
+            ),
             ..SecretVolumeSource::default()
         }),
         ..Volume::default()
@@ -100,7 +109,10 @@ pub fn pod_storage(cluster: &McpV8Cluster, modules: &[ModuleInput]) -> PodStorag
     out.add(empty_dir("tmp", TMP_SIZE), "/tmp");
 
     // The data directory must outlive the pod when it holds heaps or raft state.
-    let persistent = match (&spec.storage.local, spec.raft.as_ref().filter(|r| r.enabled)) {
+    let persistent = match (
+        &spec.storage.local,
+        spec.raft.as_ref().filter(|r| r.enabled),
+    ) {
         (Some(local), _) => Some(claim(&local.size, local.storage_class_name.as_ref())),
         (None, Some(raft)) => Some(claim(&raft.storage_size, raft.storage_class_name.as_ref())),
         (None, None) => None,
@@ -123,7 +135,7 @@ pub fn pod_storage(cluster: &McpV8Cluster, modules: &[ModuleInput]) -> PodStorag
         Volume {
             name: "config".into(),
             config_map: Some(ConfigMapVolumeSource {
-                name: names.config.clone(),
+                name: names.config,
                 ..ConfigMapVolumeSource::default()
             }),
             ..Volume::default()
@@ -131,12 +143,23 @@ pub fn pod_storage(cluster: &McpV8Cluster, modules: &[ModuleInput]) -> PodStorag
         CONFIG_DIR,
     );
     if let Some(auth) = &spec.auth {
-        out.add(secret_volume("auth", &auth.name, vec![(auth.key.clone(), AUTH_FILE.into())]), AUTH_DIR);
+        out.add(
+            secret_volume(
+                "auth",
+                &auth.name,
+                vec![(auth.key.clone(), AUTH_FILE.into())],
+            ),
+            AUTH_DIR,
+        );
     }
     if let Some(raft) = spec.raft.as_ref().filter(|r| r.enabled) {
         let s = &raft.cluster_secret;
         out.add(
-            secret_volume("cluster-secret", &s.name, vec![(s.key.clone(), CLUSTER_SECRET_FILE.into())]),
+            secret_volume(
+                "cluster-secret",
+                &s.name,
+                vec![(s.key.clone(), CLUSTER_SECRET_FILE.into())],
+            ),
             CLUSTER_SECRET_DIR,
         );
     }
@@ -156,7 +179,10 @@ pub fn pod_storage(cluster: &McpV8Cluster, modules: &[ModuleInput]) -> PodStorag
             .filter(|(name, _)| name == secret)
             .map(|(_, key)| (key.clone(), key.clone()))
             .collect();
-        out.add(secret_volume(&format!("fetch-{i}"), secret, items), &format!("{FETCH_SECRETS_DIR}/{secret}"));
+        out.add(
+            secret_volume(&format!("fetch-{i}"), secret, items),
+            &format!("{FETCH_SECRETS_DIR}/{secret}"),
+        );
     }
     for (i, m) in modules.iter().enumerate() {
         let name = format!("wasm-{i}");
@@ -168,7 +194,11 @@ pub fn pod_storage(cluster: &McpV8Cluster, modules: &[ModuleInput]) -> PodStorag
                 name: name.clone(),
                 config_map: Some(ConfigMapVolumeSource {
                     name: cm.clone(),
-                    items: Some(vec![KeyToPath { key: key.clone(), path: MODULE_FILE.into(), mode: None }]),
+                    items: Some(vec![KeyToPath {
+                        key: key.clone(),
+                        path: MODULE_FILE.into(),
+                        mode: None,
+                    }]),
                     ..ConfigMapVolumeSource::default()
                 }),
                 ..Volume::default()
@@ -184,7 +214,10 @@ fn field_env(name: &str, path: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector { field_path: path.into(), ..ObjectFieldSelector::default() }),
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                ..ObjectFieldSelector::default()
+            }),
             ..EnvVarSource::default()
         }),
         ..EnvVar::default()
@@ -208,14 +241,29 @@ fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
 
 /// Environment of the executor container. POD_NAME must come first: args refer to it.
 pub fn env(cluster: &McpV8Cluster) -> Vec<EnvVar> {
-    let mut env = vec![field_env("POD_NAME", "metadata.name"), field_env("POD_NAMESPACE", "metadata.namespace")];
+    let mut env = vec![
+        field_env("POD_NAME", "metadata.name"),
+        field_env("POD_NAMESPACE", "metadata.namespace"),
+    ];
     if let Some(s3) = &cluster.spec.storage.s3 {
         if let Some(creds) = &s3.credentials_secret {
-            env.push(secret_env("AWS_ACCESS_KEY_ID", &creds.name, &creds.access_key_id_key));
-            env.push(secret_env("AWS_SECRET_ACCESS_KEY", &creds.name, &creds.secret_access_key_key));
+            env.push(secret_env(
+                "AWS_ACCESS_KEY_ID",
+                &creds.name,
+                &creds.access_key_id_key,
+            ));
+            env.push(secret_env(
+                "AWS_SECRET_ACCESS_KEY",
+                &creds.name,
+                &creds.secret_access_key_key,
+            ));
         }
         if let Some(region) = &s3.region {
-            env.push(EnvVar { name: "AWS_REGION".into(), value: Some(region.clone()), ..EnvVar::default() });
+            env.push(EnvVar {
+                name: "AWS_REGION".into(),
+                value: Some(region.clone()),
+                ..EnvVar::default()
+            });
         }
     }
     env

@@ -44,21 +44,37 @@ pub async fn reconcile(module: Arc<WasmModule>, ctx: Arc<Context>) -> Result<Act
             status.size = Some(v.size as i64);
             status.exports = v.exports.clone();
             let msg = format!("verified {} bytes, {} exports", v.size, v.exports.len());
-            set_condition(&mut status.conditions, condition("Ready", true, "Verified", msg, generation));
+            set_condition(
+                &mut status.conditions,
+                condition("Ready", true, "Verified", msg, generation),
+            );
             // Remote bytes can change behind the URL; re-check now and then.
             Duration::from_secs(600)
         }
         Err(e) => {
-            set_condition(&mut status.conditions, condition("Ready", false, e.metric_label(), e.to_string(), generation));
-            if e.is_transient() { Duration::from_secs(30) } else { Duration::from_secs(600) }
+            set_condition(
+                &mut status.conditions,
+                condition("Ready", false, e.metric_label(), e.to_string(), generation),
+            );
+            if e.is_transient() {
+                Duration::from_secs(30)
+            } else {
+                Duration::from_secs(600)
+            }
         }
     };
     let api: Api<WasmModule> = Api::namespaced(ctx.client.clone(), &ns);
-    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
-        .await?;
+    api.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await?;
     let digest_changed = previous.sha256 != status.sha256;
-    let became_ready = is_true(&status.conditions, "Ready") && (!is_true(&previous.conditions, "Ready") || digest_changed);
-    let became_bad = outcome.is_err() && (is_true(&previous.conditions, "Ready") || previous.conditions.is_empty());
+    let became_ready = is_true(&status.conditions, "Ready")
+        && (!is_true(&previous.conditions, "Ready") || digest_changed);
+    let became_bad = outcome.is_err()
+        && (is_true(&previous.conditions, "Ready") || previous.conditions.is_empty());
     if became_ready || became_bad {
         publish(&ctx, &module, &outcome).await;
     }
@@ -69,18 +85,41 @@ pub async fn reconcile(module: Arc<WasmModule>, ctx: Arc<Context>) -> Result<Act
     Ok(Action::requeue(requeue))
 }
 
-async fn publish(ctx: &Context, module: &WasmModule, outcome: &Result<super::module_bytes::Verified, ModuleError>) {
+async fn publish(
+    ctx: &Context,
+    module: &WasmModule,
+    outcome: &Result<super::module_bytes::Verified, ModuleError>,
+) {
     let (type_, reason, note) = match outcome {
-        Ok(v) => (EventType::Normal, "Verified".to_string(), format!("module verified, sha256 {}", v.sha256)),
-        Err(e) => (EventType::Warning, e.metric_label().to_string(), e.to_string()),
+        Ok(v) => (
+            EventType::Normal,
+            "Verified".to_string(),
+            format!("module verified, sha256 {}", v.sha256),
+        ),
+        Err(e) => (
+            EventType::Warning,
+            e.metric_label().to_string(),
+            e.to_string(),
+        ),
     };
-    let event = KubeEvent { type_, reason, note: Some(note), action: "Verify".into(), secondary: None };
-    if let Err(e) = ctx.recorder().publish(&event, &module.object_ref(&())).await {
+    let event = KubeEvent {
+        type_,
+        reason,
+        note: Some(note),
+        action: "Verify".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx
+        .recorder()
+        .publish(&event, &module.object_ref(&()))
+        .await
+    {
         warn!(module = %module.name_any(), error = %e, "could not publish event");
     }
 }
 
 /// Requeue after an API failure, and count it.
+#[allow(clippy::needless_pass_by_value)] // the signature is kube's Controller::run contract
 pub fn error_policy(module: Arc<WasmModule>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_failed(KIND, error.metric_label());
     warn!(module = %module.name_any(), error = %error, "reconcile failed");

@@ -54,7 +54,10 @@ pub fn start() -> (Client, FakeApi) {
 }
 
 fn status(code: u16, reason: &str, message: &str) -> (u16, Value) {
-    (code, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code}))
+    (
+        code,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code}),
+    )
 }
 
 /// Splits `/…/namespaces/ns/plural/name[/status]` into (collection path, name, is_status).
@@ -88,10 +91,15 @@ fn in_collection(key: &str, collection: &str) -> bool {
 }
 
 fn labels_match(obj: &Value, selector: &str) -> bool {
-    selector.split(',').filter(|s| !s.is_empty()).all(|pair| match pair.split_once('=') {
-        Some((k, v)) => obj["metadata"]["labels"][k].as_str() == Some(v.trim_start_matches('=')),
-        None => true,
-    })
+    selector
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .all(|pair| match pair.split_once('=') {
+            Some((k, v)) => {
+                obj["metadata"]["labels"][k].as_str() == Some(v.trim_start_matches('='))
+            }
+            None => true,
+        })
 }
 
 fn query_param(query: &str, key: &str) -> Option<String> {
@@ -106,12 +114,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
         i += 1;
@@ -130,7 +139,11 @@ impl FakeApi {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let bytes = request.into_body().collect_bytes().await.unwrap_or_default();
+        let bytes = request
+            .into_body()
+            .collect_bytes()
+            .await
+            .unwrap_or_default();
         let body: Option<Value> = serde_json::from_slice(&bytes).ok();
         let (code, value) = self.respond(&method, &path, &query, &content_type, body);
         Response::builder()
@@ -140,16 +153,31 @@ impl FakeApi {
             .unwrap_or_else(|_| Response::new(Body::empty()))
     }
 
-    fn respond(&self, method: &str, path: &str, query: &str, content_type: &str, body: Option<Value>) -> (u16, Value) {
+    fn respond(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        content_type: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        st.log.push(Recorded { method: method.into(), path: path.into(), body: body.clone() });
+        st.log.push(Recorded {
+            method: method.into(),
+            path: path.into(),
+            body: body.clone(),
+        });
         if let Some(f) = st
             .failures
             .iter_mut()
             .find(|f| f.remaining > 0 && f.method == method && path.contains(&f.path_contains))
         {
             f.remaining -= 1;
-            let reason = if f.code == 409 { "Conflict" } else { "InternalError" };
+            let reason = if f.code == 409 {
+                "Conflict"
+            } else {
+                "InternalError"
+            };
             return status(f.code, reason, "injected failure");
         }
         let (collection, name, is_status) = split(path);
@@ -165,7 +193,10 @@ impl FakeApi {
                     .map(|(_, v)| v.clone())
                     .filter(|o| labels_match(o, &selector))
                     .collect();
-                (200, json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": rv}, "items": items}))
+                (
+                    200,
+                    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": rv}, "items": items}),
+                )
             }
             ("GET", Some(name)) => match st.objects.get(&format!("{collection}/{name}")) {
                 Some(o) => (200, o.clone()),
@@ -173,7 +204,10 @@ impl FakeApi {
             },
             ("POST", None) => {
                 let mut obj = body.unwrap_or_default();
-                let name = obj["metadata"]["name"].as_str().map(String::from).unwrap_or_else(|| format!("gen-{rv}"));
+                let name = obj["metadata"]["name"]
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| format!("gen-{rv}"));
                 let key = format!("{collection}/{name}");
                 if st.objects.contains_key(&key) {
                     return status(409, "AlreadyExists", &format!("{name} already exists"));
@@ -240,7 +274,9 @@ impl FakeApi {
                             o["metadata"]["uid"] = json!(format!("uid-{rv}"));
                         }
                         // Objects being deleted go once their last finalizer is removed.
-                        let finalizers_empty = o["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
+                        let finalizers_empty = o["metadata"]["finalizers"]
+                            .as_array()
+                            .is_none_or(|f| f.is_empty());
                         if !o["metadata"]["deletionTimestamp"].is_null() && finalizers_empty {
                             st.objects.remove(&key);
                         } else {
@@ -257,7 +293,10 @@ impl FakeApi {
 
     /// Stores `obj` (JSON of a typed object) at its path, as if created by someone else.
     pub fn put(&self, collection: &str, obj: Value) {
-        let name = obj["metadata"]["name"].as_str().expect("object has a name").to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .expect("object has a name")
+            .to_string();
         let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
         st.resource_version += 1;
         let mut obj = obj;
@@ -274,14 +313,22 @@ impl FakeApi {
     /// Edits a stored object in place.
     pub fn edit(&self, collection: &str, name: &str, f: impl FnOnce(&mut Value)) {
         let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let obj = st.objects.get_mut(&format!("{collection}/{name}")).expect("object exists");
+        let obj = st
+            .objects
+            .get_mut(&format!("{collection}/{name}"))
+            .expect("object exists");
         f(obj);
     }
 
     /// Fails the next `times` requests with `method` whose path contains `path_contains`.
     pub fn fail(&self, method: &str, path_contains: &str, code: u16, times: usize) {
         let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        st.failures.push(Failure { method: method.into(), path_contains: path_contains.into(), code, remaining: times });
+        st.failures.push(Failure {
+            method: method.into(),
+            path_contains: path_contains.into(),
+            code,
+            remaining: times,
+        });
     }
 
     /// Every request so far.
@@ -313,14 +360,23 @@ fn server_side_apply(existing: Option<Value>, applied: Value, is_status: bool) -
         return old;
     }
     let mut obj = applied;
-    for key in ["uid", "creationTimestamp", "finalizers", "deletionTimestamp"] {
+    for key in [
+        "uid",
+        "creationTimestamp",
+        "finalizers",
+        "deletionTimestamp",
+    ] {
         if !old["metadata"][key].is_null() {
             obj["metadata"][key] = old["metadata"][key].clone();
         }
     }
     let spec_changed = obj["spec"] != old["spec"] || obj["data"] != old["data"];
     let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
-    obj["metadata"]["generation"] = json!(if spec_changed { generation + 1 } else { generation });
+    obj["metadata"]["generation"] = json!(if spec_changed {
+        generation + 1
+    } else {
+        generation
+    });
     if !old["status"].is_null() {
         obj["status"] = old["status"].clone();
     }

@@ -25,9 +25,20 @@ fn checked_in_crds_are_up_to_date() {
 fn crds_carry_scale_printer_columns_and_cel_rules() {
     let crd = serde_json::to_value(McpV8Cluster::crd()).unwrap();
     let version = &crd["spec"]["versions"][0];
-    assert_eq!(version["subresources"]["scale"]["specReplicasPath"], ".spec.replicas");
-    assert_eq!(version["subresources"]["scale"]["labelSelectorPath"], ".status.selector");
-    let columns: Vec<&str> = version["additionalPrinterColumns"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(
+        version["subresources"]["scale"]["specReplicasPath"],
+        ".spec.replicas"
+    );
+    assert_eq!(
+        version["subresources"]["scale"]["labelSelectorPath"],
+        ".status.selector"
+    );
+    let columns: Vec<&str> = version["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     for c in ["Replicas", "Ready", "Storage", "Age"] {
         assert!(columns.contains(&c), "{columns:?}");
     }
@@ -36,7 +47,7 @@ fn crds_carry_scale_printer_columns_and_cel_rules() {
     assert_eq!(module["spec"]["scope"], "Namespaced");
 }
 
-fn cluster(spec: Value) -> McpV8Cluster {
+fn cluster(spec: &Value) -> McpV8Cluster {
     serde_json::from_value(json!({"apiVersion": "mcpv8.dev/v1alpha1", "kind": "McpV8Cluster", "metadata": {"name": "x"}, "spec": spec}))
         .expect("spec matches the types")
 }
@@ -68,13 +79,22 @@ fn example_specs_pass_the_cel_rules() {
 #[test]
 fn cel_rules_reject_what_the_schema_cannot() {
     let cases = [
-        (json!({"image": "i", "storage": {"stateless": {}, "s3": {"bucket": "bkt"}}}), "exactly one of storage"),
-        (json!({"image": "i", "storage": {}}), "exactly one of storage"),
+        (
+            json!({"image": "i", "storage": {"stateless": {}, "s3": {"bucket": "bkt"}}}),
+            "exactly one of storage",
+        ),
+        (
+            json!({"image": "i", "storage": {}}),
+            "exactly one of storage",
+        ),
         (
             json!({"image": "i", "replicas": 2, "storage": {"stateless": {}}, "raft": {"clusterSecret": {"name": "s", "key": "k"}}}),
             "two replicas cannot keep a quorum",
         ),
-        (json!({"image": "i", "replicas": 3, "storage": {"local": {}}}), "storage.local keeps heaps on one pod"),
+        (
+            json!({"image": "i", "replicas": 3, "storage": {"local": {}}}),
+            "storage.local keeps heaps on one pod",
+        ),
         (
             json!({"image": "i", "storage": {"stateless": {}}, "raft": {"clusterSecret": {"name": "s", "key": "k"}, "electionTimeoutMinMs": 500, "electionTimeoutMaxMs": 300}}),
             "electionTimeoutMinMs must be below",
@@ -85,15 +105,18 @@ fn cel_rules_reject_what_the_schema_cannot() {
         ),
     ];
     for (spec, message) in cases {
-        let errors = cel_errors(&cluster(spec.clone()));
-        assert!(errors.contains(message), "{spec} should fail with `{message}`, got: {errors}");
+        let errors = cel_errors(&cluster(&spec));
+        assert!(
+            errors.contains(message),
+            "{spec} should fail with `{message}`, got: {errors}"
+        );
     }
     // The boundary cases that must stay allowed.
     for spec in [
         json!({"image": "i", "replicas": 1, "storage": {"stateless": {}}, "raft": {"clusterSecret": {"name": "s", "key": "k"}}}),
         json!({"image": "i", "replicas": 2, "storage": {"s3": {"bucket": "bkt"}}}),
     ] {
-        assert_eq!(cel_errors(&cluster(spec.clone())), "", "{spec}");
+        assert_eq!(cel_errors(&cluster(&spec)), "", "{spec}");
     }
 }
 

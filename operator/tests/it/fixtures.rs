@@ -52,7 +52,12 @@ pub async fn harness() -> Harness {
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "raft", "namespace": NS},
                "data": {"secret": base64(CLUSTER_SECRET)}}),
     );
-    Harness { client, api, admin, ctx }
+    Harness {
+        client,
+        api,
+        admin,
+        ctx,
+    }
 }
 
 pub fn base64(s: &str) -> String {
@@ -76,7 +81,7 @@ pub fn base64(s: &str) -> String {
 
 impl Harness {
     /// Creates a cluster with `spec` as a user would (`kubectl apply`).
-    pub fn create_cluster(&self, name: &str, spec: Value) {
+    pub fn create_cluster(&self, name: &str, spec: &Value) {
         self.api.put(
             CLUSTERS,
             json!({"apiVersion": "mcpv8.dev/v1alpha1", "kind": "McpV8Cluster",
@@ -96,13 +101,19 @@ impl Harness {
 
     /// One controller pass over cluster `name`.
     pub async fn reconcile(&self, name: &str) -> Result<Action, Error> {
-        let obj = Api::<McpV8Cluster>::namespaced(self.client.clone(), NS).get(name).await.expect("cluster exists");
+        let obj = Api::<McpV8Cluster>::namespaced(self.client.clone(), NS)
+            .get(name)
+            .await
+            .expect("cluster exists");
         cluster::reconcile(Arc::new(obj), self.ctx.clone()).await
     }
 
     /// Passes until the finalizer is in place and one apply ran.
     pub async fn reconcile_applied(&self, name: &str) -> Result<Action, Error> {
-        let has_finalizer = self.api.get(CLUSTERS, name).is_some_and(|o| o["metadata"]["finalizers"].is_array());
+        let has_finalizer = self
+            .api
+            .get(CLUSTERS, name)
+            .is_some_and(|o| o["metadata"]["finalizers"].is_array());
         if !has_finalizer {
             self.reconcile(name).await?;
         }
@@ -111,7 +122,10 @@ impl Harness {
 
     /// One pass over module `name`.
     pub async fn reconcile_module(&self, name: &str) -> Result<Action, Error> {
-        let obj = Api::<WasmModule>::namespaced(self.client.clone(), NS).get(name).await.expect("module exists");
+        let obj = Api::<WasmModule>::namespaced(self.client.clone(), NS)
+            .get(name)
+            .await
+            .expect("module exists");
         wasm_module::reconcile(Arc::new(obj), self.ctx.clone()).await
     }
 
@@ -120,7 +134,9 @@ impl Harness {
     }
 
     pub fn statefulset(&self, name: &str) -> Value {
-        self.api.get(STATEFULSETS, name).expect("statefulset exists")
+        self.api
+            .get(STATEFULSETS, name)
+            .expect("statefulset exists")
     }
 
     /// Plays the StatefulSet controller and kubelet: `ready` of the spec's replicas ready

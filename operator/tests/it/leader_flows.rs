@@ -27,19 +27,36 @@ fn cfg(identity: &str) -> LeaseConfig {
 async fn one_replica_leads_and_the_other_takes_over_after_expiry() {
     let h = harness().await;
     let api: Api<Lease> = Api::namespaced(h.client.clone(), NS);
-    assert!(try_acquire_or_renew(&api, &cfg("op-a")).await.unwrap(), "first candidate creates the Lease");
-    assert!(!try_acquire_or_renew(&api, &cfg("op-b")).await.unwrap(), "second waits");
-    assert!(try_acquire_or_renew(&api, &cfg("op-a")).await.unwrap(), "holder renews");
+    assert!(
+        try_acquire_or_renew(&api, &cfg("op-a")).await.unwrap(),
+        "first candidate creates the Lease"
+    );
+    assert!(
+        !try_acquire_or_renew(&api, &cfg("op-b")).await.unwrap(),
+        "second waits"
+    );
+    assert!(
+        try_acquire_or_renew(&api, &cfg("op-a")).await.unwrap(),
+        "holder renews"
+    );
     let lease = h.api.get(LEASES, "mcp-v8-operator").unwrap();
     assert_eq!(lease["spec"]["holderIdentity"], "op-a");
 
     // op-a stops renewing: backdate its renewTime past the lease duration.
-    h.api.edit(LEASES, "mcp-v8-operator", |l| l["spec"]["renewTime"] = json!("2020-01-01T00:00:00.000000Z"));
-    assert!(try_acquire_or_renew(&api, &cfg("op-b")).await.unwrap(), "expired Lease is taken over");
+    h.api.edit(LEASES, "mcp-v8-operator", |l| {
+        l["spec"]["renewTime"] = json!("2020-01-01T00:00:00.000000Z");
+    });
+    assert!(
+        try_acquire_or_renew(&api, &cfg("op-b")).await.unwrap(),
+        "expired Lease is taken over"
+    );
     let lease = h.api.get(LEASES, "mcp-v8-operator").unwrap();
     assert_eq!(lease["spec"]["holderIdentity"], "op-b");
     assert_eq!(lease["spec"]["leaseTransitions"], 1);
-    assert!(!try_acquire_or_renew(&api, &cfg("op-a")).await.unwrap(), "old leader does not get it back");
+    assert!(
+        !try_acquire_or_renew(&api, &cfg("op-a")).await.unwrap(),
+        "old leader does not get it back"
+    );
 }
 
 #[tokio::test]
@@ -47,9 +64,17 @@ async fn a_concurrent_write_makes_the_stale_candidate_lose() {
     let h = harness().await;
     let api: Api<Lease> = Api::namespaced(h.client.clone(), NS);
     assert!(try_acquire_or_renew(&api, &cfg("op-a")).await.unwrap());
-    h.api.edit(LEASES, "mcp-v8-operator", |l| l["spec"]["renewTime"] = json!("2020-01-01T00:00:00.000000Z"));
+    h.api.edit(LEASES, "mcp-v8-operator", |l| {
+        l["spec"]["renewTime"] = json!("2020-01-01T00:00:00.000000Z");
+    });
     // op-b reads the expired Lease, but another write lands before its replace.
     h.api.fail("PUT", "/leases/mcp-v8-operator", 409, 1);
-    assert!(!try_acquire_or_renew(&api, &cfg("op-b")).await.unwrap(), "conflict means someone else won");
-    assert_eq!(h.api.get(LEASES, "mcp-v8-operator").unwrap()["spec"]["holderIdentity"], "op-a");
+    assert!(
+        !try_acquire_or_renew(&api, &cfg("op-b")).await.unwrap(),
+        "conflict means someone else won"
+    );
+    assert_eq!(
+        h.api.get(LEASES, "mcp-v8-operator").unwrap()["spec"]["holderIdentity"],
+        "op-a"
+    );
 }

@@ -17,7 +17,10 @@ use serde_json::{Value, json};
 /// Every YAML document of every example file, with its file name.
 pub fn example_docs() -> Vec<(String, Value)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).expect("operator/examples exists").map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("operator/examples exists")
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let mut docs = Vec::new();
     for path in files {
@@ -25,7 +28,10 @@ pub fn example_docs() -> Vec<(String, Value)> {
         for doc in serde_yaml::Deserializer::from_str(&text) {
             let value: Value = serde::Deserialize::deserialize(doc).expect("example YAML parses");
             if !value.is_null() {
-                docs.push((path.file_name().unwrap().to_string_lossy().into_owned(), value));
+                docs.push((
+                    path.file_name().unwrap().to_string_lossy().into_owned(),
+                    value,
+                ));
             }
         }
     }
@@ -37,7 +43,9 @@ fn kubernetes_validate() -> PathBuf {
         return p.into();
     }
     let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|d| d.join("kubernetes-validate")).find(|p| p.is_file())
+        std::env::split_paths(&paths)
+            .map(|d| d.join("kubernetes-validate"))
+            .find(|p| p.is_file())
     });
     found.unwrap_or_else(|| {
         panic!("kubernetes-validate not found: run `make tools` (PyPI kubernetes-validate) or set KUBERNETES_VALIDATE to its path")
@@ -53,7 +61,13 @@ fn typed<K: Resource<DynamicType = ()> + Serialize>(obj: &K) -> Value {
 
 /// Marks an example module verified, as the module controller would after checking it.
 fn verified(mut module: WasmModule) -> WasmModule {
-    let sha = module.spec.source.url.as_ref().map(|u| u.sha256.clone()).unwrap_or_else(|| "c".repeat(64));
+    let sha = module
+        .spec
+        .source
+        .url
+        .as_ref()
+        .map(|u| u.sha256.clone())
+        .unwrap_or_else(|| "c".repeat(64));
     module.metadata.generation = Some(1);
     module.status = Some(serde_json::from_value(json!({"observedGeneration": 1, "sha256": sha, "size": 1,
         "conditions": [{"type": "Ready", "status": "True", "reason": "Verified", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]})).unwrap());
@@ -72,12 +86,27 @@ fn rendered_examples() -> Vec<(String, Value)> {
     for (file, doc) in docs.iter().filter(|(_, d)| d["kind"] == "McpV8Cluster") {
         let mut cluster: McpV8Cluster = serde_json::from_value(doc.clone()).unwrap();
         cluster.metadata.uid = Some("0b7c9a3e-2f4d-4a51-9c1e-6f8d2b3a4c5d".into());
-        let inputs: Vec<_> = modules.iter().filter(|m| cluster_selects(&cluster, m)).filter_map(module_input).collect();
+        let inputs: Vec<_> = modules
+            .iter()
+            .filter(|m| cluster_selects(&cluster, m))
+            .filter_map(module_input)
+            .collect();
         if file == "modules.yaml" {
-            assert_eq!(inputs.len(), 2, "the example cluster selects both example modules");
+            assert_eq!(
+                inputs.len(),
+                2,
+                "the example cluster selects both example modules"
+            );
         }
         let r = render(&cluster, &inputs, &Settings::default()).expect("example renders");
-        let mut objs = vec![typed(&r.service_account), typed(&r.headless), typed(&r.client), typed(&r.config), typed(&r.statefulset), typed(&r.pdb)];
+        let mut objs = vec![
+            typed(&r.service_account),
+            typed(&r.headless),
+            typed(&r.client),
+            typed(&r.config),
+            typed(&r.statefulset),
+            typed(&r.pdb),
+        ];
         if let Some(np) = &r.network_policy {
             objs.push(typed(np));
         }
@@ -95,7 +124,11 @@ fn run_validator(files: &[PathBuf]) -> (bool, String) {
         .args(files)
         .output()
         .expect("kubernetes-validate runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -108,11 +141,19 @@ fn scratch(tag: &str) -> PathBuf {
 #[test]
 fn rendered_objects_pass_strict_kubernetes_1_33_validation() {
     let objects = rendered_examples();
-    assert!(objects.len() >= 30, "every example renders its objects ({})", objects.len());
+    assert!(
+        objects.len() >= 30,
+        "every example renders its objects ({})",
+        objects.len()
+    );
     let dir = scratch("rendered");
     let mut files = Vec::new();
     for (i, (file, obj)) in objects.iter().enumerate() {
-        let path = dir.join(format!("{i:02}-{}-{}.yaml", file.trim_end_matches(".yaml"), obj["kind"].as_str().unwrap().to_lowercase()));
+        let path = dir.join(format!(
+            "{i:02}-{}-{}.yaml",
+            file.trim_end_matches(".yaml"),
+            obj["kind"].as_str().unwrap().to_lowercase()
+        ));
         std::fs::write(&path, serde_yaml::to_string(obj).unwrap()).unwrap();
         files.push(path);
     }
@@ -124,7 +165,10 @@ fn rendered_objects_pass_strict_kubernetes_1_33_validation() {
 #[test]
 fn crds_pass_strict_kubernetes_1_33_validation() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
-    let files: Vec<PathBuf> = ["mcpv8clusters.yaml", "wasmmodules.yaml"].iter().map(|f| dir.join(f)).collect();
+    let files: Vec<PathBuf> = ["mcpv8clusters.yaml", "wasmmodules.yaml"]
+        .iter()
+        .map(|f| dir.join(f))
+        .collect();
     let (ok, text) = run_validator(&files);
     assert!(ok, "kubernetes-validate rejected the CRDs:\n{text}");
 }
