@@ -11,9 +11,6 @@ use mcp_v8_store::{CachedStore, DirStore, HeapId, HeapStore, S3Store, format};
 #[allow(dead_code)]
 #[path = "../tests/it/data.rs"]
 mod data;
-#[allow(dead_code)]
-#[path = "../tests/it/moto.rs"]
-mod moto;
 
 const SIZES: [(usize, &str, usize); 2] = [(100 * 1024, "100KB", 40), (4 * 1024 * 1024, "4MB", 10)];
 
@@ -132,7 +129,7 @@ fn main() {
     let mut out = std::io::stdout().lock();
     bench_format(&mut out);
     runtime.block_on(async {
-        let moto = moto::Moto::start();
+        let moto = mcp_v8_store::testing::Moto::start();
         let tmp = tempfile::tempdir().expect("tempdir");
         let _ = writeln!(
             out,

@@ -17,6 +17,8 @@ mod id;
 mod lru;
 mod s3;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use args::{StoreArgs, parse_bytes};
 pub use cache::{CacheStats, CachedStore, DEFAULT_CACHE_MAX_BYTES};

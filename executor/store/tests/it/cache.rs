@@ -9,8 +9,8 @@ use mcp_v8_store::{
     CachedStore, DirStore, HeapId, HeapStore, S3Config, S3Store, StoreConfig, StoreError,
 };
 
-use crate::moto::Moto;
 use crate::suite::{self, snapshot};
+use mcp_v8_store::testing::Moto;
 
 async fn open(cfg: &S3Config, dir: &Path, max_bytes: u64) -> CachedStore {
     let remote = S3Store::connect(cfg).await.unwrap();

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::moto::{ACCESS_KEY, Moto, SECRET_KEY};
 use crate::suite::snapshot;
+use mcp_v8_store::testing::{ACCESS_KEY, Moto, SECRET_KEY};
 
 fn cli() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-v8-store"));

@@ -5,6 +5,5 @@ mod cache;
 mod cli;
 mod data;
 mod dir;
-mod moto;
 mod s3;
 mod suite;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use aws_sdk_s3::primitives::ByteStream;
 use mcp_v8_store::{HeapId, HeapStore, S3Store, StoreConfig, StoreError};
 
-use crate::moto::Moto;
 use crate::suite::{self, snapshot};
+use mcp_v8_store::testing::Moto;
 
 #[tokio::test]
 async fn s3_store_passes_the_shared_suite() {

@@ -1,6 +1,8 @@
-//! A real S3-compatible server for the tests: moto's server mode on a free loopback
-//! port. Found through `MCP_V8_MOTO_SERVER` (set by mk/store.mk) or `moto_server` on
-//! PATH; a missing server fails the test with instructions rather than skipping.
+//! Test support (feature `testing`): a real S3-compatible server for tests, moto's server
+//! mode on a free loopback port, shared by this crate's tests and benchmark and by
+//! `mcp-v8`'s end-to-end tests. Found through `MCP_V8_MOTO_SERVER` (set by mk/store.mk)
+//! or `moto_server` on PATH; a missing server fails the test with instructions rather
+//! than skipping.
 //!
 //! moto runs under a tiny `sh` supervisor that kills it when its stdin closes, so the
 //! server dies with the test process even when a test panics or the process exits
@@ -14,8 +16,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::S3Config;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-use mcp_v8_store::S3Config;
 
 pub const ACCESS_KEY: &str = "testing";
 pub const SECRET_KEY: &str = "testing";
