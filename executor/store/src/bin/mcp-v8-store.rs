@@ -151,8 +151,16 @@ async fn verify(
     ids: Vec<String>,
     out: &mut impl Write,
 ) -> Result<ExitCode, Failure> {
-    let ids = if ids.is_empty() {
-        store.as_dyn().list().await?
+    let ids: Vec<HeapId> = if ids.is_empty() {
+        let mut all = store.as_dyn().list().await?;
+        // A cache entry whose S3 object is gone (a failed write-through, a deleted
+        // object) is worth reporting too.
+        if let OpenedStore::Cached(s) = store {
+            all.extend(s.cache().list().await?);
+            all.sort();
+            all.dedup();
+        }
+        all
     } else {
         ids.iter().map(|s| parse_id(s)).collect::<Result<_, _>>()?
     };
