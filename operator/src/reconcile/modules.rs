@@ -86,3 +86,58 @@ pub async fn selected(
     }
     Ok((ready, pending))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::testing::cluster_from_yaml;
+
+    fn module(ns: &str, labels: &str, verified: bool) -> WasmModule {
+        let mut m: WasmModule = serde_json::from_value(serde_json::json!({
+            "apiVersion": "mcpv8.dev/v1alpha1", "kind": "WasmModule",
+            "metadata": {"name": "m", "namespace": ns, "generation": 2, "labels": serde_yaml::from_str::<serde_json::Value>(labels).unwrap()},
+            "spec": {"globalName": "m", "source": {"s3": {"endpoint": "http://minio:9000", "bucket": "mods", "key": "m.wasm", "sha256": "d".repeat(64)}}}
+        }))
+        .unwrap();
+        if verified {
+            m.status = Some(serde_json::from_value(serde_json::json!({"observedGeneration": 2, "sha256": "d".repeat(64),
+                "conditions": [{"type": "Ready", "status": "True", "reason": "Verified", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]})).unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn clusters_select_modules_in_their_namespace_by_labels() {
+        let c = cluster_from_yaml(
+            "name: c\nspec: {image: i, storage: {stateless: {}}, wasmModules: {matchExpressions: [{key: pack, operator: In, values: [std, extra]}]}}",
+        );
+        assert!(cluster_selects(&c, &module("ns", "{pack: extra}", true)));
+        assert!(!cluster_selects(&c, &module("ns", "{pack: other}", true)));
+        assert!(
+            !cluster_selects(&c, &module("elsewhere", "{pack: std}", true)),
+            "other namespaces are never selected"
+        );
+        let plain = cluster_from_yaml("name: p\nspec: {image: i, storage: {stateless: {}}}");
+        assert!(
+            !cluster_selects(&plain, &module("ns", "{pack: std}", true)),
+            "no selector selects nothing"
+        );
+    }
+
+    #[test]
+    fn only_modules_verified_for_their_current_generation_roll_out() {
+        let input = module_input(&module("ns", "{}", true)).expect("verified module");
+        assert_eq!(
+            input.bytes,
+            ModuleBytes::Url("http://minio:9000/mods/m.wasm".into())
+        );
+        assert_eq!(input.sha256, "d".repeat(64));
+        assert!(module_input(&module("ns", "{}", false)).is_none());
+        let mut stale = module("ns", "{}", true);
+        stale.metadata.generation = Some(3);
+        assert!(
+            module_input(&stale).is_none(),
+            "a spec change waits for re-verification"
+        );
+    }
+}

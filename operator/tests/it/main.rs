@@ -6,6 +6,7 @@ mod admin_server;
 mod apiserver;
 mod cluster_flows;
 mod crds;
+mod endpoints;
 mod fixtures;
 mod leader_flows;
 mod module_flows;
