@@ -13,7 +13,10 @@ use mcp_v8_store::StoreConfig;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(cli.command, Some(Command::Exec(_)));
-    let filter = cli.log.as_deref().unwrap_or(if quiet { "warn" } else { "info" });
+    let filter = cli
+        .log
+        .as_deref()
+        .unwrap_or(if quiet { "warn" } else { "info" });
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -9,5 +9,6 @@ mod errors;
 mod globals;
 mod hostile;
 mod pool;
+mod s3;
 mod semantics;
 mod snapshots;

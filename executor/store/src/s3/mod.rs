@@ -5,62 +5,18 @@
 //! backoff; when S3 is still unreachable the error is `Unavailable` (retryable), and the
 //! next call simply tries again, so recovery needs no restart.
 
-use std::time::Duration;
+mod config;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
+pub use config::S3Config;
+
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use crate::error::{StoreError, blocking};
 use crate::format::{self, MAX_FINGERPRINT_LEN};
 use crate::id::HeapId;
 use crate::store::{HeapInfo, HeapStore, StoredHeap};
-
-/// Connection settings of an S3 store.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct S3Config {
-    pub bucket: String,
-    /// Key prefix without slashes at either end; empty puts objects at the bucket root.
-    pub prefix: String,
-    /// Endpoint of an S3-compatible store; `None` uses the AWS chain (`AWS_ENDPOINT_URL`).
-    pub endpoint: Option<String>,
-    pub force_path_style: bool,
-    /// Region override; `None` uses the AWS chain, then `us-east-1`.
-    pub region: Option<String>,
-    /// Static access key and secret; `None` uses the AWS credential chain.
-    pub credentials: Option<(String, String)>,
-    pub connect_timeout: Duration,
-    /// Limit of one HTTP attempt (a 5 MB object takes well under a second on a LAN).
-    pub attempt_timeout: Duration,
-    /// Limit of a whole call including retries.
-    pub operation_timeout: Duration,
-    pub max_attempts: u32,
-    pub initial_backoff: Duration,
-}
-
-impl S3Config {
-    /// Defaults for a bucket: path prefix `heaps`, 3 attempts, 2 s connect, 30 s per call.
-    pub fn new(bucket: impl Into<String>) -> Self {
-        S3Config {
-            bucket: bucket.into(),
-            prefix: "heaps".into(),
-            endpoint: None,
-            force_path_style: false,
-            region: None,
-            credentials: None,
-            connect_timeout: Duration::from_secs(2),
-            attempt_timeout: Duration::from_secs(10),
-            operation_timeout: Duration::from_secs(30),
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(100),
-        }
-    }
-}
 
 /// A heap store in an S3 bucket.
 #[derive(Clone, Debug)]
@@ -71,53 +27,15 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    /// Builds the client (no network traffic: see `check_ready`).
+    /// Builds the client without contacting S3 (see `check_ready`); resolving the AWS
+    /// chain may still consult the environment, profile files or instance metadata.
     pub async fn connect(cfg: &S3Config) -> Result<Self, StoreError> {
         if cfg.bucket.is_empty() {
             return Err(StoreError::Config("--s3-bucket is empty".into()));
         }
-        // rustls on ring: ring is already in the workspace and avoids aws-lc's C build.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(cfg.connect_timeout)
-                    .operation_attempt_timeout(cfg.attempt_timeout)
-                    .operation_timeout(cfg.operation_timeout)
-                    .build(),
-            )
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(cfg.max_attempts.max(1))
-                    .with_initial_backoff(cfg.initial_backoff),
-            );
-        if let Some(endpoint) = &cfg.endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let Some(region) = &cfg.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some((key, secret)) = &cfg.credentials {
-            loader = loader.credentials_provider(Credentials::new(
-                key,
-                secret,
-                None,
-                None,
-                "mcp-v8-store",
-            ));
-        }
-        let shared = loader.load().await;
-        let mut s3 =
-            aws_sdk_s3::config::Builder::from(&shared).force_path_style(cfg.force_path_style);
-        if shared.region().is_none() {
-            // S3-compatible stores rarely care about the region, but signing needs one.
-            s3 = s3.region(Region::new("us-east-1"));
-        }
+        let client = cfg.client().await;
         Ok(S3Store {
-            client: Client::from_conf(s3.build()),
+            client,
             bucket: cfg.bucket.clone(),
             prefix: cfg.prefix.trim_matches('/').to_owned(),
         })
@@ -373,5 +291,30 @@ impl HeapStore for S3Store {
             .await
             .map_err(|e| self.classify("HeadBucket", e, None))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keys_use_the_trimmed_prefix() {
+        let id = HeapId::of(b"k");
+        let mut cfg = S3Config::new("b");
+        cfg.region = Some("us-east-1".into());
+        cfg.credentials = Some(("k".into(), "s".into()));
+        cfg.prefix = "/a/b/".into();
+        assert_eq!(
+            S3Store::connect(&cfg).await.unwrap().key(&id),
+            format!("a/b/{id}")
+        );
+        cfg.prefix = String::new();
+        assert_eq!(S3Store::connect(&cfg).await.unwrap().key(&id), id.as_str());
+        cfg.bucket = String::new();
+        assert_eq!(
+            S3Store::connect(&cfg).await.unwrap_err().metric_label(),
+            "config"
+        );
     }
 }
