@@ -125,7 +125,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let _ = signal_tx.send(true);
     });
 
-    let client = Client::try_default().await?;
+    let client = Client::try_default().await.map_err(|e| {
+        format!("cannot reach the Kubernetes API ({e}); run in a pod with a ServiceAccount or set KUBECONFIG")
+    })?;
     if args.leader_elect {
         let cfg = LeaseConfig {
             name: args.lease_name.clone(),

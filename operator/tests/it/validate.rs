@@ -39,8 +39,13 @@ pub fn example_docs() -> Vec<(String, Value)> {
 }
 
 fn kubernetes_validate() -> PathBuf {
-    if let Some(p) = std::env::var_os("KUBERNETES_VALIDATE") {
-        return p.into();
+    if let Some(p) = std::env::var_os("KUBERNETES_VALIDATE").map(PathBuf::from) {
+        assert!(
+            p.is_file(),
+            "KUBERNETES_VALIDATE={} does not exist: run `make tools` (PyPI kubernetes-validate)",
+            p.display()
+        );
+        return p;
     }
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
