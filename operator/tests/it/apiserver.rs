@@ -12,6 +12,8 @@ use kube::Client;
 use kube::client::Body;
 use serde_json::{Value, json};
 
+use super::api_paths::{in_collection, labels_match, query_param, server_side_apply, split};
+
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Recorded {
@@ -33,6 +35,18 @@ struct State {
     log: Vec<Recorded>,
     failures: Vec<Failure>,
     resource_version: u64,
+    /// Every change as a watch event: (resourceVersion, object key, type, object).
+    events: Vec<(u64, String, &'static str, Value)>,
+}
+
+impl State {
+    fn record(&mut self, key: &str, type_: &'static str, obj: &Value) {
+        let rv = obj["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(self.resource_version);
+        self.events.push((rv, key.to_string(), type_, obj.clone()));
+    }
 }
 
 /// Handle on the fake API server's state.
@@ -46,8 +60,9 @@ pub fn start() -> (Client, FakeApi) {
     let server = api.clone();
     tokio::spawn(async move {
         while let Some((request, send)) = handle.next_request().await {
-            let response = server.handle(request).await;
-            send.send_response(response);
+            // Watches wait for changes, so requests are served concurrently.
+            let server = server.clone();
+            tokio::spawn(async move { send.send_response(server.handle(request).await) });
         }
     });
     (Client::new(service, "default"), api)
@@ -58,74 +73,6 @@ fn status(code: u16, reason: &str, message: &str) -> (u16, Value) {
         code,
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code}),
     )
-}
-
-/// Splits `/…/namespaces/ns/plural/name[/status]` into (collection path, name, is_status).
-fn split(path: &str) -> (String, Option<String>, bool) {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let base = if parts.first() == Some(&"api") { 2 } else { 3 };
-    let (coll_len, has_name) = if parts.get(base) == Some(&"namespaces") {
-        (base + 3, parts.len() > base + 3)
-    } else {
-        (base + 1, parts.len() > base + 1)
-    };
-    let collection = format!("/{}", parts[..coll_len.min(parts.len())].join("/"));
-    let name = has_name.then(|| parts[coll_len].to_string());
-    let is_status = parts.len() > coll_len + 1 && parts[coll_len + 1] == "status";
-    (collection, name, is_status)
-}
-
-/// Whether the object stored under `key` belongs to `collection` (namespaced, or all
-/// namespaces when the collection path has none).
-fn in_collection(key: &str, collection: &str) -> bool {
-    let (coll, _, _) = split(key);
-    if coll == collection {
-        return true;
-    }
-    if collection.contains("/namespaces/") {
-        return false;
-    }
-    // `/apis/g/v/plural` matches `/apis/g/v/namespaces/ns/plural`.
-    let (prefix, plural) = collection.rsplit_once('/').unwrap_or(("", collection));
-    coll.starts_with(&format!("{prefix}/namespaces/")) && coll.ends_with(&format!("/{plural}"))
-}
-
-fn labels_match(obj: &Value, selector: &str) -> bool {
-    selector
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .all(|pair| match pair.split_once('=') {
-            Some((k, v)) => {
-                obj["metadata"]["labels"][k].as_str() == Some(v.trim_start_matches('='))
-            }
-            None => true,
-        })
-}
-
-fn query_param(query: &str, key: &str) -> Option<String> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == key).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl FakeApi {
@@ -145,11 +92,49 @@ impl FakeApi {
             .await
             .unwrap_or_default();
         let body: Option<Value> = serde_json::from_slice(&bytes).ok();
+        if method == "GET" && matches!(query_param(&query, "watch").as_deref(), Some("true" | "1"))
+        {
+            return self.watch(&path, &query).await;
+        }
         let (code, value) = self.respond(&method, &path, &query, &content_type, body);
         Response::builder()
             .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
             .header("content-type", "application/json")
             .body(Body::from(serde_json::to_vec(&value).unwrap_or_default()))
+            .unwrap_or_else(|_| Response::new(Body::empty()))
+    }
+
+    /// Long-polls for changes after the requested resourceVersion (up to half a second),
+    /// then returns them as a finite stream of watch events; the client watches again.
+    async fn watch(&self, path: &str, query: &str) -> Response<Body> {
+        let (collection, _, _) = split(path);
+        let since: u64 = query_param(query, "resourceVersion")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let selector = query_param(query, "labelSelector").unwrap_or_default();
+        let mut lines = String::new();
+        for _ in 0..25 {
+            {
+                let st = self.0.lock().unwrap_or_else(|e| e.into_inner());
+                for (rv, key, type_, obj) in &st.events {
+                    if *rv > since
+                        && in_collection(key, &collection)
+                        && labels_match(obj, &selector)
+                    {
+                        lines.push_str(&json!({"type": type_, "object": obj}).to_string());
+                        lines.push('\n');
+                    }
+                }
+            }
+            if !lines.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "application/json")
+            .body(Body::from(lines.into_bytes()))
             .unwrap_or_else(|_| Response::new(Body::empty()))
     }
 
@@ -215,6 +200,7 @@ impl FakeApi {
                 obj["metadata"]["name"] = json!(name);
                 obj["metadata"]["resourceVersion"] = json!(rv);
                 obj["metadata"]["uid"] = json!(format!("uid-{rv}"));
+                st.record(&key, "ADDED", &obj);
                 st.objects.insert(key, obj.clone());
                 (201, obj)
             }
@@ -228,17 +214,23 @@ impl FakeApi {
                     return status(409, "Conflict", "the object has been modified");
                 }
                 obj["metadata"]["resourceVersion"] = json!(rv);
+                st.record(&key, "MODIFIED", &obj);
                 st.objects.insert(key, obj.clone());
                 (200, obj)
             }
             ("DELETE", Some(name)) => match st.objects.remove(&format!("{collection}/{name}")) {
-                Some(o) => (200, o),
+                Some(mut o) => {
+                    o["metadata"]["resourceVersion"] = json!(rv);
+                    st.record(&format!("{collection}/{name}"), "DELETED", &o);
+                    (200, o)
+                }
                 None => status(404, "NotFound", &format!("{name} not found")),
             },
             ("PATCH", Some(name)) => {
                 let key = format!("{collection}/{name}");
                 let patch = body.unwrap_or_default();
                 let existing = st.objects.get(&key).cloned();
+                let existing_key = existing.is_some();
                 let updated = if content_type.contains("apply-patch") {
                     Some(server_side_apply(existing, patch, is_status))
                 } else if content_type.contains("merge-patch") {
@@ -278,8 +270,11 @@ impl FakeApi {
                             .as_array()
                             .is_none_or(|f| f.is_empty());
                         if !o["metadata"]["deletionTimestamp"].is_null() && finalizers_empty {
+                            st.record(&key, "DELETED", &o);
                             st.objects.remove(&key);
                         } else {
+                            let type_ = if existing_key { "MODIFIED" } else { "ADDED" };
+                            st.record(&key, type_, &o);
                             st.objects.insert(key, o.clone());
                         }
                         (200, o)
@@ -301,7 +296,14 @@ impl FakeApi {
         st.resource_version += 1;
         let mut obj = obj;
         obj["metadata"]["resourceVersion"] = json!(st.resource_version.to_string());
-        st.objects.insert(format!("{collection}/{name}"), obj);
+        let key = format!("{collection}/{name}");
+        let type_ = if st.objects.contains_key(&key) {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
+        st.record(&key, type_, &obj);
+        st.objects.insert(key, obj);
     }
 
     /// The object at `collection/name`.
@@ -313,11 +315,14 @@ impl FakeApi {
     /// Edits a stored object in place.
     pub fn edit(&self, collection: &str, name: &str, f: impl FnOnce(&mut Value)) {
         let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let obj = st
-            .objects
-            .get_mut(&format!("{collection}/{name}"))
-            .expect("object exists");
+        st.resource_version += 1;
+        let rv = st.resource_version.to_string();
+        let key = format!("{collection}/{name}");
+        let obj = st.objects.get_mut(&key).expect("object exists");
         f(obj);
+        obj["metadata"]["resourceVersion"] = json!(rv);
+        let obj = obj.clone();
+        st.record(&key, "MODIFIED", &obj);
     }
 
     /// Fails the next `times` requests with `method` whose path contains `path_contains`.
@@ -344,41 +349,4 @@ impl FakeApi {
             .filter_map(|r| r.body.and_then(|b| b["reason"].as_str().map(String::from)))
             .collect()
     }
-}
-
-/// Server-side apply, approximated: the applied object replaces the fields it sets (the
-/// operator always applies whole objects), while server-owned metadata and, for the main
-/// resource, the status survive. Applying to `/status` replaces only the status.
-fn server_side_apply(existing: Option<Value>, applied: Value, is_status: bool) -> Value {
-    let Some(mut old) = existing else {
-        let mut obj = applied;
-        obj["metadata"]["generation"] = json!(1);
-        return obj;
-    };
-    if is_status {
-        old["status"] = applied["status"].clone();
-        return old;
-    }
-    let mut obj = applied;
-    for key in [
-        "uid",
-        "creationTimestamp",
-        "finalizers",
-        "deletionTimestamp",
-    ] {
-        if !old["metadata"][key].is_null() {
-            obj["metadata"][key] = old["metadata"][key].clone();
-        }
-    }
-    let spec_changed = obj["spec"] != old["spec"] || obj["data"] != old["data"];
-    let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
-    obj["metadata"]["generation"] = json!(if spec_changed {
-        generation + 1
-    } else {
-        generation
-    });
-    if !old["status"].is_null() {
-        obj["status"] = old["status"].clone();
-    }
-    obj
 }

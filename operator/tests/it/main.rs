@@ -3,8 +3,10 @@
 //! CRD freshness and CEL rules, and strict schema validation of every rendered object.
 
 mod admin_server;
+mod api_paths;
 mod apiserver;
 mod cluster_flows;
+mod controller_flows;
 mod crds;
 mod endpoints;
 mod fixtures;

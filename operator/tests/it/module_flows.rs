@@ -8,18 +8,18 @@ use sha2::{Digest, Sha256};
 use super::fixtures::*;
 
 /// `(module (func (export "add") (param i32 i32) (result i32) …) (memory (export "mem") 1))`
-const ADD_WASM: &[u8] = &[
+pub const ADD_WASM: &[u8] = &[
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x07, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01,
     0x7f, 0x03, 0x02, 0x01, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x0d, 0x02, 0x03, b'a', b'd',
     b'd', 0x00, 0x00, 0x03, b'm', b'e', b'm', 0x02, 0x00, 0x0a, 0x09, 0x01, 0x07, 0x00, 0x20, 0x00,
     0x20, 0x01, 0x6a, 0x0b,
 ];
 
-fn sha(bytes: &[u8]) -> String {
+pub fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub fn b64(bytes: &[u8]) -> String {
     // The fixture's encoder works on &str; module bytes are not UTF-8, so encode here.
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
