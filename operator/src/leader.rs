@@ -134,6 +134,26 @@ pub async fn try_acquire_or_renew(
     }
 }
 
+/// Gives the Lease up on a clean shutdown so the next replica need not wait for it to
+/// expire. Only clears a Lease this replica still holds.
+pub async fn release(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<(), kube::Error> {
+    let Some(mut lease) = api.get_opt(&cfg.name).await? else {
+        return Ok(());
+    };
+    let Some(spec) = lease.spec.as_mut() else {
+        return Ok(());
+    };
+    if spec.holder_identity.as_deref() != Some(cfg.identity.as_str()) {
+        return Ok(());
+    }
+    spec.holder_identity = None;
+    match api.replace(&cfg.name, &PostParams::default(), &lease).await {
+        Ok(_) => Ok(()),
+        Err(e) if lost_race(&e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Blocks until this replica holds the Lease.
 pub async fn acquire(api: &Api<Lease>, cfg: &LeaseConfig) {
     loop {

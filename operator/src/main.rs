@@ -125,6 +125,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let _ = signal_tx.send(true);
     });
 
+    let mut lease = None;
     let client = Client::try_default().await.map_err(|e| {
         format!("cannot reach the Kubernetes API ({e}); run in a pod with a ServiceAccount or set KUBECONFIG")
     })?;
@@ -144,11 +145,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         metrics.leader.set(1);
         let lost_tx = stop_tx.clone();
         let leader_metrics = metrics.clone();
+        let (keep_api, keep_cfg) = (api.clone(), cfg.clone());
         tokio::spawn(async move {
-            leader::keep(&api, &cfg).await;
+            leader::keep(&keep_api, &keep_cfg).await;
             leader_metrics.leader.set(0);
             let _ = lost_tx.send(true);
         });
+        lease = Some((api, cfg));
     }
     let settings = Settings {
         cluster_domain: args.cluster_domain,
@@ -163,6 +166,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     ready.store(true, Ordering::Relaxed);
     controller::run(client, ctx, wait_stop(stop_rx)).await;
     ready.store(false, Ordering::Relaxed);
+    if let Some((api, cfg)) = lease
+        && let Err(e) = leader::release(&api, &cfg).await
+    {
+        error!(error = %e, "could not release the Lease; the next leader waits for it to expire");
+    }
     let _ = stop_tx.send(true);
     http.await??;
     info!("operator stopped cleanly");

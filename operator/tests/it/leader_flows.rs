@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use mcp_v8_operator::leader::{LeaseConfig, try_acquire_or_renew};
+use mcp_v8_operator::leader::{LeaseConfig, release, try_acquire_or_renew};
 use serde_json::json;
 
 use super::fixtures::*;
@@ -76,5 +76,27 @@ async fn a_concurrent_write_makes_the_stale_candidate_lose() {
     assert_eq!(
         h.api.get(LEASES, "mcp-v8-operator").unwrap()["spec"]["holderIdentity"],
         "op-a"
+    );
+}
+
+#[tokio::test]
+async fn a_released_lease_is_taken_at_once_and_only_the_holder_releases() {
+    let h = harness().await;
+    let api: Api<Lease> = Api::namespaced(h.client.clone(), NS);
+    assert!(try_acquire_or_renew(&api, &cfg("op-a")).await.unwrap());
+    release(&api, &cfg("op-b")).await.unwrap();
+    assert_eq!(
+        h.api.get(LEASES, "mcp-v8-operator").unwrap()["spec"]["holderIdentity"],
+        "op-a",
+        "a non-holder cannot release"
+    );
+    release(&api, &cfg("op-a")).await.unwrap();
+    assert!(
+        try_acquire_or_renew(&api, &cfg("op-b")).await.unwrap(),
+        "no wait for expiry after a release"
+    );
+    assert_eq!(
+        h.api.get(LEASES, "mcp-v8-operator").unwrap()["spec"]["holderIdentity"],
+        "op-b"
     );
 }
