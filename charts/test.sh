@@ -124,6 +124,25 @@ for example in "${examples[@]}"; do
   validate "example $(basename "$example")" "$example"
 done
 
+# Dockerfiles (no Docker engine here to build them): pinned bases, non-root, exec-form
+# entrypoint, OCI labels, and the executor's V8 cache name in step with the root Makefile.
+for dockerfile in "$root"/images/*.Dockerfile; do
+  name=$(basename "$dockerfile")
+  grep -Eq '^USER 65532:65532$' "$dockerfile" || fail "$name: must run as USER 65532:65532"
+  grep -Eq '^ENTRYPOINT \["/' "$dockerfile" || fail "$name: ENTRYPOINT must be exec form (no shell at run time)"
+  grep -q 'org.opencontainers.image.source' "$dockerfile" || fail "$name: OCI labels missing"
+  if grep -E '^ARG [A-Z_]+_IMAGE=' "$dockerfile" | grep -Eqv '=[^:]+:[^:]+$' ||
+    grep -E '_IMAGE=' "$dockerfile" | grep -q ':latest'; then
+    fail "$name: base images must be pinned by tag"
+  fi
+  ok "$name: pinned, non-root, exec entrypoint, labelled"
+done
+makefile_v8=$(sed -n 's/^V8_CACHED := .*\/\.rusty_v8\///p' "$root/Makefile")
+if [ -z "$makefile_v8" ] || ! grep -q "^ARG V8_CACHED=$makefile_v8\$" "$root/images/mcp-v8.Dockerfile"; then
+  fail "images/mcp-v8.Dockerfile V8_CACHED differs from the root Makefile's V8_CACHED"
+fi
+ok "mcp-v8.Dockerfile seeds the same V8 cache file as make v8-cache"
+
 find "$root/charts" "$root/e2e/kind" -name '*.sh' | sort >"$work/scripts" || fail "listing scripts"
 mapfile -t scripts <"$work/scripts"
 shellcheck "${scripts[@]}" || fail "shellcheck"

@@ -27,8 +27,8 @@ manifests: tools
 IMAGE_REGISTRY ?= ghcr.io/mcp-v8
 IMAGE_TAG ?= 0.1.0
 images:
-	docker build -f images/mcp-v8-operator.Dockerfile -t $(IMAGE_REGISTRY)/mcp-v8-operator:$(IMAGE_TAG) .
-	docker build -f images/mcp-v8.Dockerfile --build-context v8=$(V8_DIR) -t $(IMAGE_REGISTRY)/mcp-v8:$(IMAGE_TAG) .
+	docker build -f images/mcp-v8-operator.Dockerfile --build-arg REVISION=$$(git rev-parse HEAD) -t $(IMAGE_REGISTRY)/mcp-v8-operator:$(IMAGE_TAG) .
+	docker build -f images/mcp-v8.Dockerfile --build-arg REVISION=$$(git rev-parse HEAD) --build-context v8=$(V8_DIR) -t $(IMAGE_REGISTRY)/mcp-v8:$(IMAGE_TAG) .
 
 # The kind end-to-end suite (needs Docker and kind; not part of `make test`).
 e2e-kind: tools
