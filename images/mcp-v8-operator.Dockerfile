@@ -9,6 +9,9 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
 FROM ${RUST_IMAGE} AS build
 # .cargo/config.toml links with mold.
+# Build-stage tools follow the pinned base image's Debian release; they never reach the
+# runtime image, so their exact package versions are not pinned.
+# hadolint ignore=DL3008
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends mold \
  && rm -rf /var/lib/apt/lists/*

