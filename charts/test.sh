@@ -86,6 +86,26 @@ refute byo-sa '^kind: ServiceAccount$'
 refute byo-sa '^kind: (Cluster)?Role'
 expect byo-sa 'serviceAccountName: ops-sa'
 
+# NOTES.txt renders (helm template skips it: render it through a scratch copy of the chart)
+# and the McpV8Cluster it tells the user to apply is valid.
+notes() {
+  rm -rf "$work/notes-chart"
+  cp -r "$chart" "$work/notes-chart"
+  mv "$work/notes-chart/templates/NOTES.txt" "$work/notes-chart/notes.txt"
+  printf '%s\n' 'notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}' >"$work/notes-chart/templates/notes.yaml"
+  "$helm" template mcp-v8-operator "$work/notes-chart" --namespace ops --kube-version "$kube_version.0" \
+    --show-only templates/notes.yaml "$@" |
+    "$python" -c 'import sys, yaml; print(yaml.safe_load(sys.stdin)["notes"])' >"$work/notes.txt" ||
+    fail "NOTES.txt does not render"
+  sed -n "/<<'YAML'$/,/^YAML$/p" "$work/notes.txt" | sed '1d;$d' >"$work/notes-cluster.yaml"
+}
+notes --set watchNamespace=agents
+grep -q 'http://sandbox.agents.svc.cluster.local:8080/mcp' "$work/notes.txt" || fail "NOTES: no client URL"
+grep -q 'rollout status deployment/mcp-v8-operator' "$work/notes.txt" || fail "NOTES: no rollout check"
+ok "NOTES.txt renders the cluster's MCP URL and the rollout check"
+validate "NOTES.txt example cluster" "$work/notes-cluster.yaml"
+grep -q 'kind: McpV8Cluster' "$work/notes-cluster.yaml" || fail "NOTES: no McpV8Cluster example"
+
 # The values schema rejects what the templates cannot render correctly.
 reject() {
   local label=$1; shift
