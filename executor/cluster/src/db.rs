@@ -249,6 +249,13 @@ impl Writer<'_> {
                 }
                 Ok(Outcome::Done)
             }
+            Command::Batch { commands } => {
+                let outcomes = commands
+                    .iter()
+                    .map(|c| self.apply(c))
+                    .collect::<Result<_, _>>()?;
+                Ok(Outcome::Batch { outcomes })
+            }
         }
     }
 
@@ -390,5 +397,47 @@ mod tests {
             .unwrap(),
             Outcome::Appended { index: 2 }
         );
+    }
+
+    #[test]
+    fn a_batch_applies_in_order_with_one_outcome_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = MetaDb::open(&dir.path().join("m.redb")).unwrap();
+        let e = |c: &str| Command::Append {
+            entry: NewEntry {
+                session: "b".into(),
+                input_heap: None,
+                output_heap: heap(1),
+                code: c.into(),
+                owner: None,
+            },
+            timestamp: "t".into(),
+        };
+        let tags: Tags = [("k".to_string(), "v".to_string())].into();
+        let batch = Command::Batch {
+            commands: vec![
+                e("x"),
+                e("y"),
+                Command::SetTags {
+                    owner: None,
+                    heap: heap(3),
+                    tags,
+                },
+            ],
+        };
+        let out = db.apply(&batch).unwrap();
+        let want = vec![
+            Outcome::Appended { index: 0 },
+            Outcome::Appended { index: 1 },
+            Outcome::Done,
+        ];
+        assert_eq!(out, Outcome::Batch { outcomes: want });
+        let codes: Vec<String> = db
+            .list_entries("b", None)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.code)
+            .collect();
+        assert_eq!(codes, ["x", "y"]);
     }
 }

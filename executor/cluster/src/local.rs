@@ -66,7 +66,9 @@ impl MetaStore for LocalStore {
             .await?
         {
             Outcome::Appended { index } => Ok(index),
-            Outcome::Done => Err(MetaError::Storage("append produced no index".into())),
+            Outcome::Done | Outcome::Batch { .. } => {
+                Err(MetaError::Storage("append produced no index".into()))
+            }
         }
     }
 

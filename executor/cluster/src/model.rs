@@ -190,6 +190,11 @@ pub enum Command {
         heap: String,
         keys: Vec<String>,
     },
+    /// Several commands applied in order as one raft entry: concurrent writes share one
+    /// log entry (and its fsyncs) instead of queueing one by one.
+    Batch {
+        commands: Vec<Command>,
+    },
 }
 
 impl Command {
@@ -210,6 +215,7 @@ impl Command {
                 validate_heap_id(heap)?;
                 keys.iter().try_for_each(|k| validate_name("tag key", k))
             }
+            Command::Batch { commands } => commands.iter().try_for_each(Command::validate),
         }
     }
 }
@@ -223,6 +229,10 @@ pub enum Outcome {
     },
     #[default]
     Done,
+    /// The outcomes of a `Command::Batch`, in order.
+    Batch {
+        outcomes: Vec<Outcome>,
+    },
 }
 
 #[cfg(test)]

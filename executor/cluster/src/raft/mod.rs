@@ -4,6 +4,7 @@
 //! `node` owns the running member (writes with leader forwarding, linearizable reads,
 //! membership changes), and `store` exposes it as a `MetaStore`.
 
+pub mod batcher;
 pub mod log_store;
 pub mod network;
 pub mod node;

@@ -12,6 +12,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers, Config, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 
+use super::batcher::Batcher;
 use super::log_store::LogStore;
 use super::network::NetworkFactory;
 use super::rpc::{JoinRequest, NodeInfo, PeerClient, Reply, RpcError, WriteReply};
@@ -65,6 +66,7 @@ pub struct RaftNode {
     db: MetaDb,
     log: LogStore,
     client: PeerClient,
+    batcher: Batcher,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> MetaError {
@@ -106,12 +108,14 @@ impl RaftNode {
         let raft = Raft::new(settings.id, config, network, log.clone(), sm)
             .await
             .map_err(unavailable)?;
+        let batcher = Batcher::start(raft.clone());
         Ok(Arc::new(RaftNode {
             settings,
             raft,
             db,
             log,
             client,
+            batcher,
         }))
     }
 
@@ -194,15 +198,11 @@ impl RaftNode {
         if let Err(e) = cmd.validate() {
             return Reply::Failed(e);
         }
-        match tokio::time::timeout(self.settings.op_timeout(), self.raft.client_write(cmd)).await {
+        match tokio::time::timeout(self.settings.op_timeout(), self.batcher.write(cmd)).await {
             Err(_) => Reply::Failed(MetaError::Timeout(
                 "no quorum acknowledged the write".into(),
             )),
-            Ok(Ok(resp)) => Reply::Ok(WriteReply {
-                outcome: resp.data,
-                log_index: resp.log_id.index,
-            }),
-            Ok(Err(e)) => Self::leader_of(&e).unwrap_or_else(|| Reply::Failed(unavailable(e))),
+            Ok(reply) => reply,
         }
     }
 

@@ -53,7 +53,9 @@ impl MetaStore for RaftStore {
             .await?
         {
             Outcome::Appended { index } => Ok(index),
-            Outcome::Done => Err(MetaError::Storage("append produced no index".into())),
+            Outcome::Done | Outcome::Batch { .. } => {
+                Err(MetaError::Storage("append produced no index".into()))
+            }
         }
     }
 
