@@ -16,7 +16,7 @@ use crate::model::{Command, Outcome};
 /// Most commands in one batch entry (bounds the entry's size).
 const MAX_BATCH: usize = 512;
 /// Proposals in flight at once; the next batch gathers while they commit.
-const IN_FLIGHT: usize = 4;
+const IN_FLIGHT: usize = 2;
 
 type Waiter = oneshot::Sender<Reply<WriteReply>>;
 
