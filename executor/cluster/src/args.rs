@@ -22,9 +22,11 @@ pub struct ClusterArgs {
     #[arg(long, env = "MCP_V8_CLUSTER_PORT")]
     pub cluster_port: Option<u16>,
 
-    /// This node's name; its trailing number is the raft id (node3 → 3).
-    #[arg(long, env = "MCP_V8_NODE_ID", default_value = "node1")]
-    pub node_id: String,
+    /// This node's name; its trailing number is the raft id (node3 → 3). With
+    /// --peer-dns and no --node-id, the pod hostname `<sts>-<ordinal>` gives raft id
+    /// ordinal + 1 [default: node1].
+    #[arg(long, env = "MCP_V8_NODE_ID")]
+    pub node_id: Option<String>,
 
     /// Static members, `id@host:port` or `host:port`, comma-separated.
     #[arg(long, env = "MCP_V8_PEERS", value_delimiter = ',')]
@@ -113,14 +115,27 @@ pub fn parse_peer(s: &str) -> Result<Peer, MetaError> {
 }
 
 impl ClusterArgs {
+    /// This node's name as status reports it.
+    pub fn node_name(&self) -> String {
+        match (&self.node_id, &self.peer_dns) {
+            (Some(n), _) => n.clone(),
+            (None, Some(_)) => hostname(),
+            (None, None) => "node1".into(),
+        }
+    }
+
+    /// The raft id: from --node-id, or from the StatefulSet hostname under --peer-dns.
     pub fn raft_id(&self) -> Result<NodeId, MetaError> {
-        parse_node_id(&self.node_id)
+        match (&self.node_id, &self.peer_dns) {
+            (None, Some(_)) => crate::raft::types::node_id_from_hostname(&hostname()),
+            _ => parse_node_id(&self.node_name()),
+        }
     }
 
     pub fn advertise(&self, cluster_port: u16) -> String {
         self.advertise_addr
             .clone()
-            .unwrap_or_else(|| format!("{}:{cluster_port}", self.node_id))
+            .unwrap_or_else(|| format!("{}:{cluster_port}", self.node_name()))
     }
 
     pub fn parsed_peers(&self) -> Result<Vec<Peer>, MetaError> {
@@ -153,6 +168,16 @@ impl ClusterArgs {
     }
 }
 
+/// The pod's hostname (`HOSTNAME`, else the kernel's), short form.
+fn hostname() -> String {
+    let h = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .unwrap_or_default();
+    h.trim().split('.').next().unwrap_or_default().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,7 +193,8 @@ mod tests {
     fn defaults_match_the_original() {
         let cli = Cli::parse_from(["x"]);
         let c = cli.cluster;
-        assert_eq!(c.node_id, "node1");
+        assert_eq!(c.node_name(), "node1");
+        assert_eq!(c.raft_id().unwrap(), 1);
         assert_eq!(
             (
                 c.heartbeat_interval,

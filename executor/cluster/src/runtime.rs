@@ -75,7 +75,7 @@ pub async fn start(
         );
     }
     let settings = RaftSettings {
-        name: args.node_id.clone(),
+        name: args.node_name(),
         id: args.raft_id()?,
         advertise: args.advertise(port),
         data_dir: db_dir.join("raft"),
@@ -112,7 +112,7 @@ pub async fn start(
             Discovery::Static(peers)
         }
     };
-    info!(node_id = %args.node_id, raft_id = node.settings.id, %addr, ?discovery, "cluster member starting");
+    info!(node_id = %args.node_name(), raft_id = node.settings.id, %addr, ?discovery, "cluster member starting");
     tokio::spawn(discovery::run(node.clone(), discovery));
     let store: Arc<dyn MetaStore> = Arc::new(RaftStore::new(node.clone()));
     Ok(Metadata {
