@@ -30,17 +30,41 @@ impl CrdgenError {
     }
 }
 
+/// Sorts every object's keys. The generated schemas contain `serde_json` maps whose order
+/// depends on whether another crate in the build enables serde_json's `preserve_order`
+/// (a workspace-wide `cargo test` does, `-p mcp-v8-operator` does not); sorted output is
+/// the same either way.
+fn canonical(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(canonical).collect())
+        }
+        other => other,
+    }
+}
+
+fn to_yaml(kind: &'static str, crd: &impl serde::Serialize) -> Result<String, CrdgenError> {
+    let value = serde_json::to_value(crd).map_err(|e| CrdgenError::Yaml {
+        kind,
+        source: serde::ser::Error::custom(e),
+    })?;
+    serde_yaml::to_string(&canonical(value)).map_err(|source| CrdgenError::Yaml { kind, source })
+}
+
 /// `(file name, YAML)` for every CRD, in a stable order.
 pub fn render() -> Result<Vec<(&'static str, String)>, CrdgenError> {
-    let cluster =
-        serde_yaml::to_string(&McpV8Cluster::crd()).map_err(|source| CrdgenError::Yaml {
-            kind: "McpV8Cluster",
-            source,
-        })?;
-    let module = serde_yaml::to_string(&WasmModule::crd()).map_err(|source| CrdgenError::Yaml {
-        kind: "WasmModule",
-        source,
-    })?;
+    let cluster = to_yaml("McpV8Cluster", &McpV8Cluster::crd())?;
+    let module = to_yaml("WasmModule", &WasmModule::crd())?;
     Ok(vec![
         ("mcpv8clusters.yaml", format!("{HEADER}{cluster}")),
         ("wasmmodules.yaml", format!("{HEADER}{module}")),
