@@ -7,6 +7,7 @@
 pub mod args;
 pub mod cluster_api;
 pub mod db;
+pub mod db_store;
 pub mod discovery;
 pub mod error;
 pub mod etcd;
