@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mcp_v8_cluster::ClusterArgs;
 use mcp_v8_store::StoreArgs;
+use mcp_v8_store::parse_bytes;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -23,9 +25,91 @@ pub struct Cli {
     #[command(flatten)]
     pub store: StoreArgs,
 
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
     /// Log filter (tracing EnvFilter syntax), logs go to stderr [default: info; warn for exec]
     #[arg(long, env = "MCP_V8_LOG", global = true)]
     pub log: Option<String>,
+
+    /// Log line format on stderr
+    #[arg(long, env = "MCP_V8_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Transports, HTTP hardening, the execution registry and prompt overrides.
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Serve MCP over Streamable HTTP at /mcp, plus the plain API (/api/*), probes and
+    /// /meta/*, on this port [default: stdio, no HTTP]
+    #[arg(long, env = "MCP_V8_HTTP_PORT", conflicts_with = "sse_port")]
+    pub http_port: Option<u16>,
+
+    /// Serve MCP over the legacy HTTP+SSE transport (GET /sse, POST /message), plus the
+    /// plain API, on this port
+    #[arg(long, env = "MCP_V8_SSE_PORT", conflicts_with = "http_port")]
+    pub sse_port: Option<u16>,
+
+    /// Address the HTTP (and cluster) ports listen on; 0.0.0.0 to serve other machines
+    #[arg(long, env = "MCP_V8_BIND_HOST", default_value = "127.0.0.1")]
+    pub bind_host: std::net::IpAddr,
+
+    /// Host header values accepted, comma-separated (name or name:port; `*.domain` for
+    /// every name under it; `*` for any). Add the names clients use, e.g. a Service name
+    #[arg(long, env = "MCP_V8_ALLOWED_HOSTS", value_delimiter = ',', default_value = "localhost,127.0.0.1,[::1]")]
+    pub allowed_hosts: Vec<String>,
+
+    /// Browser Origins accepted besides those on an allowed host, comma-separated
+    /// (e.g. https://app.example.com; `*` for any)
+    #[arg(long, env = "MCP_V8_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Largest request body accepted, in bytes or with a unit (KiB, MiB); larger gets 413
+    #[arg(long, env = "MCP_V8_MAX_REQUEST_BODY", default_value = "4MiB", value_parser = parse_bytes)]
+    pub max_request_body: u64,
+
+    /// Directory owned by the executor for its databases (execution records, console
+    /// output, session logs and tags, raft data); used in every mode
+    #[arg(long, env = "MCP_V8_SESSION_DB_PATH", default_value = "/tmp/mcp-v8-sessions")]
+    pub session_db_path: PathBuf,
+
+    /// Finished executions kept (records and output); the oldest go first
+    #[arg(long, env = "MCP_V8_EXECUTION_RETENTION", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub execution_retention: u64,
+
+    /// Seconds a finished execution is kept at most (at least 600)
+    #[arg(long, env = "MCP_V8_EXECUTION_RETENTION_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(600..))]
+    pub execution_retention_secs: u64,
+
+    /// Override the server instructions sent at initialize: text, or @path to read it
+    /// from a file (@@ for a literal leading @)
+    #[arg(long, env = "MCP_V8_INSTRUCTIONS", value_name = "TEXT_OR_@FILE")]
+    pub instructions: Option<String>,
+
+    /// Override the run_js tool description: text, or @path to read it from a file
+    #[arg(long = "run-js-description", env = "MCP_V8_RUN_JS_DESCRIPTION", value_name = "TEXT_OR_@FILE")]
+    pub run_js_description: Option<String>,
+}
+
+/// Reads a `TEXT_OR_@FILE` value.
+pub fn text_or_file(flag: &str, v: &str) -> anyhow::Result<String> {
+    if let Some(rest) = v.strip_prefix("@@") {
+        return Ok(format!("@{rest}"));
+    }
+    match v.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {flag} file {path}: {e}")),
+        None => Ok(v.to_owned()),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -113,6 +197,28 @@ mod tests {
         assert_eq!(cli.engine.heap_memory_max, 8);
         assert_eq!(cli.engine.execution_timeout, 30);
         assert!(!cli.store.stateless);
+        assert_eq!(cli.server.session_db_path, PathBuf::from("/tmp/mcp-v8-sessions"));
+        assert!(cli.server.http_port.is_none() && cli.server.sse_port.is_none());
+        assert_eq!(cli.cluster.heartbeat_interval, 100);
+    }
+
+    #[test]
+    fn transports_conflict_and_stateless_keeps_the_session_db() {
+        let e = Cli::try_parse_from(["mcp-v8", "--http-port", "1", "--sse-port", "2"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot be used with"), "{e}");
+        let cli = Cli::try_parse_from([
+            "mcp-v8",
+            "--stateless",
+            "--session-db-path",
+            "/tmp/x",
+            "--allowed-hosts",
+            "a,b.ns.svc",
+        ])
+        .unwrap();
+        assert_eq!(cli.server.allowed_hosts, ["a", "b.ns.svc"]);
+        assert_eq!(text_or_file("--instructions", "@@x").unwrap(), "@x");
     }
 
     #[test]

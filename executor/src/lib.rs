@@ -6,6 +6,11 @@
 pub mod config;
 pub mod engine;
 pub mod ipc;
+pub mod mcp;
 pub mod pool;
 pub mod runner;
+pub mod server;
 pub mod worker;
+pub mod executions;
+pub mod http;
+pub mod registry;

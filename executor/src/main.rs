@@ -5,7 +5,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mcp_v8::config::{Cli, Command, ExecArgs};
+use mcp_v8::config::{Cli, Command, ExecArgs, LogFormat};
 use mcp_v8::pool::{Pool, PoolConfig};
 use mcp_v8::runner::{RunRequest, Runner};
 use mcp_v8_store::StoreConfig;
@@ -17,12 +17,14 @@ fn main() -> ExitCode {
         .log
         .as_deref()
         .unwrap_or(if quiet { "warn" } else { "info" });
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+        .with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.init(),
+    }
     let result = match &cli.command {
         Some(Command::Worker {
             startup_snapshot,
@@ -35,13 +37,10 @@ fn main() -> ExitCode {
             webassembly_global,
         }) => mcp_v8::worker::make_snapshot(out, *webassembly_global).map(|()| ExitCode::SUCCESS),
         Some(Command::Exec(args)) => exec(&cli, args),
-        None => {
-            eprintln!(
-                "mcp-v8: no transport yet in this build. Run code with `mcp-v8 exec 'CODE'` \
-                 (see `mcp-v8 --help`)."
-            );
-            return ExitCode::from(2);
-        }
+        None => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(mcp_v8::server::serve(&cli)))
+            .map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

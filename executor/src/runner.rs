@@ -75,6 +75,10 @@ impl Runner {
         &self.pool
     }
 
+    pub fn store(&self) -> Option<&Arc<dyn HeapStore>> {
+        self.store.as_ref()
+    }
+
     pub fn is_stateful(&self) -> bool {
         self.store.is_some()
     }

@@ -153,6 +153,11 @@ impl Job {
         }
     }
 
+    /// Whether a worker has taken the run (and it has not ended yet).
+    pub fn is_running(&self) -> bool {
+        *self.state.lock().expect("job state") == State::Running
+    }
+
     /// The code, heap and limits, with the timeout shortened by the time spent queued.
     /// `None` if it was taken already (a job is dispatched once; `start` ensures it).
     pub fn take_spec(&self) -> Option<Spec> {

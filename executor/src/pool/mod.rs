@@ -86,6 +86,11 @@ impl Canceller {
     pub fn cancel(&self) {
         self.0.stop(Status::Cancelled, "execution cancelled");
     }
+
+    /// Whether a worker is running it now (false while queued and once ended).
+    pub fn is_running(&self) -> bool {
+        self.0.is_running()
+    }
 }
 
 pub struct Pool {

@@ -1,0 +1,156 @@
+//! The plain HTTP API of the interface contract: `POST /api/exec` (waits for the run,
+//! or `?async=true`), the execution endpoints, and the probes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mcp_v8_cluster::OutputQuery;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::executions::{ExecError, Executions, RunSpec};
+
+/// The longest a synchronous `/api/exec` waits: the longest timeout plus slack for
+/// queueing and saving the heap.
+const EXEC_WAIT: Duration = Duration::from_secs(330);
+
+pub fn error_body(msg: &str) -> Json<Value> {
+    Json(json!({ "error": msg.replace(['\n', '\r'], " ") }))
+}
+
+pub struct ApiError(ExecError);
+
+impl From<ExecError> for ApiError {
+    fn from(e: ExecError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, error_body(&self.0.to_string())).into_response()
+    }
+}
+
+fn bad_request(msg: String) -> ApiError {
+    ApiError(ExecError::InvalidArgument(msg))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecBody {
+    code: String,
+    heap: Option<String>,
+    session: Option<String>,
+    heap_memory_max_mb: Option<u32>,
+    execution_timeout_secs: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ExecParams {
+    #[serde(default, rename = "async")]
+    is_async: bool,
+}
+
+/// `POST /api/exec`: 200 with the record plus `output` once the run ended, or 202
+/// `{execution_id}` with `?async=true`.
+pub async fn exec(
+    State(exec): State<Arc<Executions>>,
+    params: Result<Query<ExecParams>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| bad_request(e.body_text()))?;
+    let body: ExecBody = serde_json::from_slice(&body)
+        .map_err(|e| bad_request(format!("invalid request body: {e}")))?;
+    let started = exec
+        .start(RunSpec {
+            code: body.code,
+            heap: body.heap,
+            session: body.session,
+            heap_memory_max_mb: body.heap_memory_max_mb,
+            execution_timeout_secs: body.execution_timeout_secs,
+            owner: None,
+        })
+        .await?;
+    if params.is_async {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "execution_id": started.id })),
+        )
+            .into_response());
+    }
+    let record = Executions::wait(&started.live, EXEC_WAIT).await;
+    let mut v = json!(record);
+    v["output"] = started.live.text().into();
+    Ok(Json(v).into_response())
+}
+
+pub async fn get(
+    State(exec): State<Arc<Executions>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(exec.get(&id, None).await?))
+}
+
+pub async fn output(
+    State(exec): State<Arc<Executions>>,
+    Path(id): Path<String>,
+    query: Result<Query<OutputQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| bad_request(e.body_text()))?;
+    Ok(Json(exec.output(&id, &q, None).await?))
+}
+
+pub async fn cancel(
+    State(exec): State<Arc<Executions>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(exec.cancel(&id, None).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    status: Option<String>,
+    limit: Option<u64>,
+}
+
+pub async fn list(
+    State(exec): State<Arc<Executions>>,
+    query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| bad_request(e.body_text()))?;
+    let list = exec.list(q.status.as_deref(), q.limit, None).await?;
+    Ok(Json(json!({ "executions": list })))
+}
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the heap store answers and the worker pool has live workers.
+pub async fn readyz(State(exec): State<Arc<Executions>>) -> Response {
+    if let Some(store) = exec.runner().store()
+        && let Err(e) = store.check_ready().await
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "reason": e.to_string() })),
+        )
+            .into_response();
+    }
+    if exec.runner().pool().worker_pids().is_empty() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "reason": "no worker process is up yet" })),
+        )
+            .into_response();
+    }
+    Json(json!({ "status": "ready" })).into_response()
+}

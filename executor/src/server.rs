@@ -1,0 +1,160 @@
+//! Starting the server from the command line: heap store, worker pool, metadata
+//! (local, etcd, or a raft member), execution registry, then the transport — stdio by
+//! default, or HTTP (`--http-port` / `--sse-port`) until SIGTERM or Ctrl-C.
+
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use mcp_v8_cluster::{ExecForwarder, ExecutionHost, MetaError, OutputQuery};
+use mcp_v8_store::StoreConfig;
+use rmcp::ServiceExt;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::{Cli, text_or_file};
+use crate::executions::{Executions, LocalHost};
+use crate::http::{HttpConfig, Transport};
+use crate::mcp::McpServer;
+use crate::pool::{Pool, PoolConfig};
+use crate::registry::{Registry, Retention};
+use crate::runner::Runner;
+
+pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
+    let s = &cli.server;
+    let port = s.http_port.or(s.sse_port);
+    if cli.cluster.cluster_port.is_some() && port.is_none() {
+        anyhow::bail!("--cluster-port needs --http-port or --sse-port (cluster members serve HTTP)");
+    }
+    let instructions = s
+        .instructions
+        .as_deref()
+        .map(|v| text_or_file("--instructions", v))
+        .transpose()?;
+    let run_js_description = s
+        .run_js_description
+        .as_deref()
+        .map(|v| text_or_file("--run-js-description", v))
+        .transpose()?;
+    let store_config = cli.store.validate()?;
+    let store = store_config.open().await?;
+    let pool = Pool::start(PoolConfig {
+        workers: cli.engine.workers(),
+        queue_capacity: cli.engine.max_queued_executions as usize,
+        stateful: !matches!(store_config, StoreConfig::Stateless),
+        worker_exe: std::env::current_exe()?,
+        recycle_above_mb: cli.engine.worker_recycle_mb,
+    })
+    .await?;
+    let runner = Runner::new(pool, store, cli.engine.clone());
+
+    // The cluster port answers forwarded queries from the moment it listens; the
+    // registry it serves exists only once the metadata store is open.
+    let host = Arc::new(LateHost::default());
+    let metadata = mcp_v8_cluster::start(
+        &cli.cluster,
+        &s.session_db_path,
+        s.bind_host,
+        Some(host.clone() as Arc<dyn ExecutionHost>),
+    )
+    .await?;
+    let raft_id = match metadata.node {
+        Some(_) => cli.cluster.raft_id()?,
+        None => 0,
+    };
+    let registry = Registry::open(
+        &s.session_db_path,
+        Retention {
+            max_records: s.execution_retention,
+            max_age_secs: s.execution_retention_secs,
+        },
+        &cli.cluster.node_name(),
+        raft_id,
+    )
+    .with_context(|| {
+        format!(
+            "opening the execution registry in {} (is another mcp-v8 using this --session-db-path?)",
+            s.session_db_path.display()
+        )
+    })?;
+    let forwarder = metadata.node.clone().map(ExecForwarder::new);
+    let exec = Executions::new(runner, registry, metadata.store.clone(), forwarder);
+    let _ = host.0.set(LocalHost(exec.clone()));
+    let mcp = McpServer::new(exec.clone(), instructions, run_js_description);
+
+    let Some(port) = port else {
+        info!("serving MCP on stdio");
+        let running = mcp.serve(rmcp::transport::stdio()).await?;
+        running.waiting().await?;
+        return Ok(());
+    };
+    let config = HttpConfig {
+        transport: if s.sse_port.is_some() {
+            Transport::Sse
+        } else {
+            Transport::StreamableHttp
+        },
+        allowed_hosts: s.allowed_hosts.clone(),
+        allowed_origins: s.allowed_origins.clone(),
+        max_body_bytes: usize::try_from(s.max_request_body).unwrap_or(usize::MAX),
+    };
+    let shutdown = CancellationToken::new();
+    let app = crate::http::router(
+        exec,
+        &mcp,
+        Some(metadata.meta_router()),
+        &config,
+        &shutdown,
+    );
+    let addr = std::net::SocketAddr::new(s.bind_host, port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    info!(%addr, transport = ?config.transport, "serving HTTP");
+    let stop = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            info!("shutting down");
+            stop.cancel();
+        })
+        .await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// The registry as other nodes see it, bound once it exists.
+#[derive(Default)]
+struct LateHost(OnceLock<LocalHost>);
+
+impl LateHost {
+    fn get(&self) -> Result<&LocalHost, MetaError> {
+        self.0
+            .get()
+            .ok_or_else(|| MetaError::Unavailable("this node is still starting".into()))
+    }
+}
+
+#[async_trait]
+impl ExecutionHost for LateHost {
+    async fn get_execution(&self, id: &str) -> Result<Value, MetaError> {
+        self.get()?.get_execution(id).await
+    }
+
+    async fn get_execution_output(&self, id: &str, q: &OutputQuery) -> Result<Value, MetaError> {
+        self.get()?.get_execution_output(id, q).await
+    }
+
+    async fn cancel_execution(&self, id: &str) -> Result<Value, MetaError> {
+        self.get()?.cancel_execution(id).await
+    }
+}
