@@ -1,0 +1,4 @@
+// The shared MCP scenarios over http.
+import { transportSuite } from "./lib/scenarios.mjs";
+
+transportSuite("http");

@@ -1,0 +1,4 @@
+// The shared MCP scenarios over stdio.
+import { transportSuite } from "./lib/scenarios.mjs";
+
+transportSuite("stdio");
