@@ -1,13 +1,15 @@
 // Bad input over Streamable HTTP, through the SDK and as raw HTTP: every mistake gets a clear
 // error of the right kind, nothing escapes the heap dir, and the server keeps serving.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { connect as tcpConnect } from "node:net";
 import { basename, dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { callError, connect, HEX64 } from "./lib/mcp.mjs";
+import { BIN, killChild, statefulArgs, tempDir } from "./lib/server.mjs";
 
 // One raw HTTP request (node:http, so that Host can be set); resolves { status, headers, body }.
 function raw(base, path, { method = "POST", headers = {}, body = "" } = {}) {
@@ -171,4 +173,72 @@ describe("bad input over Streamable HTTP", { timeout: 120000 }, () => {
     assert.match(local.body, /run_js/);
     await stillServes();
   });
+});
+
+describe("bad input over legacy SSE", { timeout: 60000 }, () => {
+  let mcp;
+  let base;
+  before(async () => {
+    mcp = await connect("sse");
+    base = mcp.server.base;
+  });
+  after(async () => {
+    await mcp?.close();
+  });
+
+  test("foreign Host/Origin on /sse and /message are 403; unknown or missing sessionId are 404/400", async () => {
+    for (const path of ["/sse", "/message?sessionId=x"]) {
+      const method = path === "/sse" ? "GET" : "POST";
+      const host = await raw(base, path, { method, headers: { host: "evil.example" } });
+      assert.equal(host.status, 403, `${path}: ${host.body}`);
+      const origin = await raw(base, path, { method, headers: { origin: "http://evil.example" } });
+      assert.equal(origin.status, 403, `${path}: ${origin.body}`);
+    }
+    const headers = { "content-type": "application/json" };
+    const unknown = await raw(base, "/message?sessionId=nope", { headers, body: rpc("tools/list", {}) });
+    assert.equal(unknown.status, 404, unknown.body);
+    const missing = await raw(base, "/message", { headers, body: rpc("tools/list", {}) });
+    assert.equal(missing.status, 400, missing.body);
+  });
+
+  test("unknown tool and a bad heap id over the SSE session", async () => {
+    await assert.rejects(mcp.client.callTool({ name: "no_such_tool", arguments: {} }), (e) => e.code === -32602);
+    const text = await callError(mcp.client, "run_js", { code: "1", heap: "../../etc/passwd" });
+    assert.match(text, /64 lowercase hex/);
+    const rec = await mcp.call("run_js", { code: "'sse ok'", wait_ms: 20000 });
+    assert.equal(rec.result, "sse ok", "the SSE session still works after errors");
+  });
+});
+
+test("garbage lines on stdio are skipped and the server keeps answering", { timeout: 60000 }, async () => {
+  const dir = tempDir();
+  const child = spawn(BIN, statefulArgs(dir), { stdio: ["pipe", "pipe", "ignore"] });
+  try {
+    const replies = new Map();
+    let buf = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (c) => {
+      buf += c;
+      for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
+        const msg = JSON.parse(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+        if (msg.id !== undefined) replies.set(msg.id, msg);
+      }
+    });
+    const clientInfo = { name: "raw", version: "1" };
+    const lines = [
+      { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo } },
+      { jsonrpc: "2.0", method: "notifications/initialized" },
+      "this is not json",
+      '{"jsonrpc":"2.0","id":',
+      { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "run_js", arguments: { code: "20 + 22", wait_ms: 20000 } } },
+    ];
+    for (const l of lines) child.stdin.write(`${typeof l === "string" ? l : JSON.stringify(l)}\n`);
+    const deadline = Date.now() + 30000;
+    while (!replies.has(2) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(replies.get(2)?.result?.structuredContent?.result, "42", JSON.stringify([...replies.values()]));
+  } finally {
+    await killChild(child);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -89,13 +89,20 @@ export function transportSuite(kind) {
       assert.equal(new Set(heaps).size, 5, "every run leaves a new heap");
       const { entries } = await mcp.call("list_session_snapshots", { session });
       assert.equal(entries.length, 5, JSON.stringify(entries));
-      assert.equal(entries.at(-1).output_heap, heaps.at(-1), JSON.stringify(entries.at(-1)));
+      entries.forEach((e, i) => {
+        assert.equal(e.index, i);
+        assert.equal(e.input_heap, i === 0 ? null : heaps[i - 1], "each run starts from the previous heap");
+        assert.equal(e.output_heap, heaps[i]);
+        assert.equal(e.code, "globalThis.n = (globalThis.n ?? 0) + 1; n");
+      });
       const some = await mcp.call("list_session_snapshots", { session, fields: "index,output_heap" });
       assert.deepEqual(Object.keys(some.entries[0]).sort(), ["index", "output_heap"]);
       const { sessions } = await mcp.call("list_sessions");
       assert.ok(JSON.stringify(sessions).includes(session), JSON.stringify(sessions));
       const rebuilt = await mcp.call("rebuild_session", { session });
-      assert.ok(JSON.stringify(rebuilt).length > 2, JSON.stringify(rebuilt));
+      assert.equal(rebuilt.session, session);
+      assert.equal(rebuilt.replayed, 5, JSON.stringify(rebuilt));
+      assert.match(rebuilt.heap, HEX64);
       const again = await mcp.call("run_js", { code: "n", session, wait_ms: 20000 });
       assert.equal(again.result, "5", `session resumes after rebuild: ${JSON.stringify(again)}`);
     });
