@@ -3,6 +3,7 @@
 # pytest) against the mcp-v8 binary in MCP_V8_BIN. The tests start and stop their own servers.
 # The packages come from `make tools`: node ones in $CACHE/node/node_modules, linked here
 # because ES module imports do not honour NODE_PATH; Python ones in the $CACHE/venv python.
+# Two test files at a time: they mostly wait on running code, not on the CPU.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${CACHE:-$HOME/.cache/mcp-v8}
@@ -14,7 +15,7 @@ ln -sfn "$node_modules" "$here/node_modules"
 
 status=0
 echo "== TypeScript SDK, Inspector CLI (node --test)"
-(cd "$here/ts" && node --test --test-reporter=spec ./*.test.mjs) || status=1
+(cd "$here/ts" && node --test --test-concurrency=2 --test-reporter=spec ./*.test.mjs) || status=1
 echo "== Python SDK (pytest)"
 (cd "$here/py" && "$python" -m pytest) || status=1
 exit "$status"
