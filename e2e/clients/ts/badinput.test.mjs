@@ -122,10 +122,14 @@ describe("bad input over Streamable HTTP", { timeout: 120000 }, () => {
 
   // A body that is not JSON is a bad request (400, JSON-RPC parse error -32700, as the
   // official SDK servers answer), not an unsupported media type: the Content-Type is right.
-  test.todo("malformed JSON on /mcp is 400 with a JSON-RPC parse error (server answers 415 text/plain)", async () => {
+  test("malformed JSON on /mcp is 400 with a JSON-RPC parse error", async () => {
     const res = await raw(base, "/mcp", { headers: MCP_HEADERS, body: '{"jsonrpc":"2.0",' });
     assert.equal(res.status, 400, `${res.status} ${res.body}`);
     assert.equal(JSON.parse(res.body).error.code, -32700);
+    const notRpc = await raw(base, "/mcp", { headers: MCP_HEADERS, body: "[1,2]" });
+    assert.equal(notRpc.status, 400, notRpc.body);
+    assert.equal(JSON.parse(notRpc.body).error.code, -32600);
+    await stillServes();
   });
 
   test("an oversized body is 413 on /mcp and /api/exec", async () => {
@@ -135,6 +139,7 @@ describe("bad input over Streamable HTTP", { timeout: 120000 }, () => {
     assert.equal(res.status, 413, res.body);
     const plain = await rawOversized(base, "/api/exec", { "content-type": "application/json" }, JSON.stringify({ code }));
     assert.equal(plain.status, 413, plain.body);
+    assert.match(plain.body, /request body too large/, "413 carries the API's JSON error");
     await stillServes();
   });
 

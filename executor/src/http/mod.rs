@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod guard;
+mod jsonrpc;
 pub mod sse;
 
 use std::sync::Arc;
@@ -67,7 +68,12 @@ pub fn router(
                     .with_sse_keep_alive(Some(Duration::from_secs(15)))
                     .with_cancellation_token(shutdown.child_token()),
             );
-            Router::new().nest_service("/mcp", service)
+            Router::new()
+                .nest_service("/mcp", service)
+                .layer(axum::middleware::from_fn_with_state(
+                    config.max_body_bytes,
+                    jsonrpc::check_body,
+                ))
         }
         Transport::Sse => Router::new()
             .route("/sse", get(sse::open))
@@ -80,5 +86,6 @@ pub fn router(
     }
     let guard = Arc::new(Guard::new(&config.allowed_hosts, &config.allowed_origins));
     app.layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::map_response(jsonrpc::json_413))
         .layer(axum::middleware::from_fn_with_state(guard, guard::layer))
 }

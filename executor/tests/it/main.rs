@@ -2,11 +2,14 @@
 //! real V8, a real directory heap store. One test binary (each links V8).
 
 mod harness;
+mod server;
 
 mod cli;
+mod cluster;
 
 mod errors;
 mod globals;
+mod http_api;
 mod hostile;
 mod pool;
 mod s3;

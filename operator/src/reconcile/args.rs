@@ -44,6 +44,9 @@ pub fn executor_args(
     // Probes come from the kubelet with the pod IP as Host; they send Host: localhost.
     let mut hosts = names.client_hosts(&settings.cluster_domain);
     hosts.extend(["localhost".to_string(), "127.0.0.1".to_string()]);
+    // The operator reaches each pod's admin API (/cluster/*) by its name under the
+    // headless Service.
+    hosts.push(format!("*.{}", names.headless_fqdn(&settings.cluster_domain)));
     flag("allowed-hosts", hosts.join(","));
     flag("session-db-path", SESSION_DB_DIR.into());
     flag("log-format", "json".into());
@@ -145,6 +148,10 @@ mod tests {
         assert!(
             hosts.split(',').any(|h| h == "a.ns.svc.cluster.local"),
             "{hosts}"
+        );
+        assert!(
+            hosts.split(',').any(|h| h.starts_with("*.") && h.ends_with(".ns.svc.cluster.local")),
+            "pods under the headless Service: {hosts}"
         );
     }
 
