@@ -17,10 +17,11 @@ V8_DIR ?= $(abspath $(CURDIR)/../shared/v8)
 V8_LIB := librusty_v8_simdutf_release_x86_64-unknown-linux-gnu.a.gz
 V8_CACHED := $(CARGO_HOME)/.rusty_v8/https___github_com_denoland_rusty_v8_releases_download_v150_4_0_librusty_v8_simdutf_release_x86_64_unknown_linux_gnu_a_gz
 
-.PHONY: help v8-cache tools build release run test test-rust lint fmt clean bench
+.PHONY: help v8-cache tools build release run demo test test-rust lint fmt clean bench
 
 help:
-	@echo "make run     run a short stateful session with mcp-v8 (CODE='...' to run your own)"
+	@echo "make run     start mcp-v8 on http://127.0.0.1:8080 (MCP at /mcp, POST /api/exec), local heap store"
+	@echo "make demo    run a short two-step session with \`mcp-v8 exec\` (CODE='...' to run your own)"
 	@echo "make test    install test tools, lint, run every test suite"
 	@echo "make bench   engine benchmark against the Node.js vm baseline"
 
@@ -59,8 +60,15 @@ test-rust: v8-cache tools
 
 test: lint test-rust
 
-CODE ?=
+# The executor with its defaults (local heap directory, session DB in /tmp), serving HTTP on
+# loopback; ARGS adds flags, e.g. `make run ARGS=--stateless`.
+ARGS ?=
 run: v8-cache tools
+	$(CARGO) build -p mcp-v8 --bin mcp-v8
+	exec "$(CARGO_TARGET_DIR)/debug/mcp-v8" --http-port 8080 $(ARGS)
+
+CODE ?=
+demo: v8-cache tools
 	$(CARGO) build -p mcp-v8 --bin mcp-v8
 	@MCP_V8="$(CARGO_TARGET_DIR)/debug/mcp-v8" scripts/demo.sh "$(CODE)"
 

@@ -36,7 +36,13 @@ pub struct Cli {
     pub log: Option<String>,
 
     /// Log line format on stderr
-    #[arg(long, env = "MCP_V8_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "MCP_V8_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     pub log_format: LogFormat,
 }
 
@@ -65,7 +71,12 @@ pub struct ServerArgs {
 
     /// Host header values accepted, comma-separated (name or name:port; `*.domain` for
     /// every name under it; `*` for any). Add the names clients use, e.g. a Service name
-    #[arg(long, env = "MCP_V8_ALLOWED_HOSTS", value_delimiter = ',', default_value = "localhost,127.0.0.1,[::1]")]
+    #[arg(
+        long,
+        env = "MCP_V8_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1,[::1]"
+    )]
     pub allowed_hosts: Vec<String>,
 
     /// Browser Origins accepted besides those on an allowed host, comma-separated
@@ -79,7 +90,11 @@ pub struct ServerArgs {
 
     /// Directory owned by the executor for its databases (execution records, console
     /// output, session logs and tags, raft data); used in every mode
-    #[arg(long, env = "MCP_V8_SESSION_DB_PATH", default_value = "/tmp/mcp-v8-sessions")]
+    #[arg(
+        long,
+        env = "MCP_V8_SESSION_DB_PATH",
+        default_value = "/tmp/mcp-v8-sessions"
+    )]
     pub session_db_path: PathBuf,
 
     /// Finished executions kept (records and output); the oldest go first
@@ -96,7 +111,11 @@ pub struct ServerArgs {
     pub instructions: Option<String>,
 
     /// Override the run_js tool description: text, or @path to read it from a file
-    #[arg(long = "run-js-description", env = "MCP_V8_RUN_JS_DESCRIPTION", value_name = "TEXT_OR_@FILE")]
+    #[arg(
+        long = "run-js-description",
+        env = "MCP_V8_RUN_JS_DESCRIPTION",
+        value_name = "TEXT_OR_@FILE"
+    )]
     pub run_js_description: Option<String>,
 }
 
@@ -197,7 +216,10 @@ mod tests {
         assert_eq!(cli.engine.heap_memory_max, 8);
         assert_eq!(cli.engine.execution_timeout, 30);
         assert!(!cli.store.stateless);
-        assert_eq!(cli.server.session_db_path, PathBuf::from("/tmp/mcp-v8-sessions"));
+        assert_eq!(
+            cli.server.session_db_path,
+            PathBuf::from("/tmp/mcp-v8-sessions")
+        );
         assert!(cli.server.http_port.is_none() && cli.server.sse_port.is_none());
         assert_eq!(cli.cluster.heartbeat_interval, 100);
     }

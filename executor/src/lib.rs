@@ -5,12 +5,12 @@
 
 pub mod config;
 pub mod engine;
+pub mod executions;
+pub mod http;
 pub mod ipc;
 pub mod mcp;
 pub mod pool;
+pub mod registry;
 pub mod runner;
 pub mod server;
 pub mod worker;
-pub mod executions;
-pub mod http;
-pub mod registry;

@@ -25,7 +25,9 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
     let s = &cli.server;
     let port = s.http_port.or(s.sse_port);
     if cli.cluster.cluster_port.is_some() && port.is_none() {
-        anyhow::bail!("--cluster-port needs --http-port or --sse-port (cluster members serve HTTP)");
+        anyhow::bail!(
+            "--cluster-port needs --http-port or --sse-port (cluster members serve HTTP)"
+        );
     }
     let instructions = s
         .instructions
@@ -100,13 +102,7 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
         max_body_bytes: usize::try_from(s.max_request_body).unwrap_or(usize::MAX),
     };
     let shutdown = CancellationToken::new();
-    let app = crate::http::router(
-        exec,
-        &mcp,
-        Some(metadata.meta_router()),
-        &config,
-        &shutdown,
-    );
+    let app = crate::http::router(exec, &mcp, Some(metadata.meta_router()), &config, &shutdown);
     let addr = std::net::SocketAddr::new(s.bind_host, port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -80,7 +80,10 @@ mod tests {
             backend: "s3",
             reason: "connection refused".into(),
         }));
-        assert_eq!((down.http_status(), down.metric_label()), (503, "unavailable"));
+        assert_eq!(
+            (down.http_status(), down.metric_label()),
+            (503, "unavailable")
+        );
         assert_eq!(ExecError::NotFound("x".into()).http_status(), 404);
     }
 }

@@ -172,8 +172,13 @@ impl Executions {
             Some((record, o)) if o.as_deref() == owner => Ok(json!(record)),
             Some(_) => Err(not_found(id)),
             None => {
-                self.forward(id, ExecRequest::Get { execution_id: id.into() })
-                    .await
+                self.forward(
+                    id,
+                    ExecRequest::Get {
+                        execution_id: id.into(),
+                    },
+                )
+                .await
             }
         }
     }
@@ -218,8 +223,13 @@ impl Executions {
             Some((record, o)) if o.as_deref() == owner => Ok(json!(record)),
             Some(_) => Err(not_found(id)),
             None => {
-                self.forward(id, ExecRequest::Cancel { execution_id: id.into() })
-                    .await
+                self.forward(
+                    id,
+                    ExecRequest::Cancel {
+                        execution_id: id.into(),
+                    },
+                )
+                .await
             }
         }
     }
@@ -252,13 +262,12 @@ impl Executions {
             return Err(not_found(id));
         };
         match owner_raft_id(id) {
-            Some(owner) if owner != self.registry.raft_id() && owner != 0 => forwarder
-                .forward(owner, &req)
-                .await
-                .map_err(|e| match e {
+            Some(owner) if owner != self.registry.raft_id() && owner != 0 => {
+                forwarder.forward(owner, &req).await.map_err(|e| match e {
                     MetaError::NotFound(_) => not_found(id),
                     e => ExecError::Meta(e),
-                }),
+                })
+            }
             _ => Err(not_found(id)),
         }
     }

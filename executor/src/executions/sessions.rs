@@ -68,7 +68,11 @@ impl Executions {
         Ok(self.meta().delete_tags(heap, keys, owner).await?)
     }
 
-    pub async fn query_heaps(&self, tags: &Tags, owner: Option<&str>) -> Result<Vec<String>, ExecError> {
+    pub async fn query_heaps(
+        &self,
+        tags: &Tags,
+        owner: Option<&str>,
+    ) -> Result<Vec<String>, ExecError> {
         self.require_stateful("query_heaps_by_tags")?;
         Ok(self.meta().query_heaps(tags, owner).await?)
     }
@@ -77,12 +81,18 @@ impl Executions {
     /// rebuilt heap of its logged input, and appends the rebuilt entries to the session
     /// (so it resumes from the new heaps). Nothing is appended unless every entry
     /// replays.
-    pub async fn rebuild_session(&self, session: &str, owner: Option<&str>) -> Result<Value, ExecError> {
+    pub async fn rebuild_session(
+        &self,
+        session: &str,
+        owner: Option<&str>,
+    ) -> Result<Value, ExecError> {
         self.require_stateful("rebuild_session")?;
         mcp_v8_cluster::model::validate_name("session", session)?;
         let entries = self.meta().list_entries(session, owner).await?;
         if entries.is_empty() {
-            return Err(ExecError::NotFound(format!("session {session:?} has no snapshots")));
+            return Err(ExecError::NotFound(format!(
+                "session {session:?} has no snapshots"
+            )));
         }
         let mut rebuilt: HashMap<String, String> = HashMap::new();
         let mut new = Vec::with_capacity(entries.len());
@@ -104,16 +114,13 @@ impl Executions {
                     ..RunRequest::default()
                 })
                 .await?;
-            let heap = match (&finished.status, finished.heap) {
-                (Status::Completed, Some(h)) => h,
-                (_, _) => {
-                    return Err(ExecError::InvalidArgument(format!(
-                        "entry {} of session {session:?} failed on replay ({}): {}; nothing was changed",
-                        e.index,
-                        finished.status.as_str(),
-                        finished.error.unwrap_or_default()
-                    )));
-                }
+            let (Status::Completed, Some(heap)) = (&finished.status, finished.heap) else {
+                return Err(ExecError::InvalidArgument(format!(
+                    "entry {} of session {session:?} failed on replay ({}): {}; nothing was changed",
+                    e.index,
+                    finished.status.as_str(),
+                    finished.error.unwrap_or_default()
+                )));
             };
             rebuilt.insert(e.output_heap.clone(), heap.clone());
             new.push(NewEntry {

@@ -76,21 +76,16 @@ impl Guard {
             return true;
         }
         // An origin on an allowed host (any port) is the server's own site.
-        origin
-            .split_once("://")
-            .is_some_and(|(scheme, rest)| {
-                matches!(scheme, "http" | "https") && self.host_allowed(rest)
-            })
-            && !self.hosts.iter().any(|h| h == "*")
+        origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https") && self.host_allowed(rest)
+        }) && !self.hosts.iter().any(|h| h == "*")
     }
 }
 
 /// `host[:port]` → host, keeping IPv6 brackets.
 fn hostname(authority: &str) -> &str {
     if authority.starts_with('[') {
-        return authority
-            .find(']')
-            .map_or(authority, |i| &authority[..=i]);
+        return authority.find(']').map_or(authority, |i| &authority[..=i]);
     }
     authority.rsplit_once(':').map_or(authority, |(h, _)| h)
 }
@@ -125,9 +120,17 @@ mod tests {
         assert!(g.check(&headers("mcp.ns.svc", None)).is_ok());
         let e = g.check(&headers("evil.example:8080", None)).unwrap_err();
         assert!(e.contains("--allowed-hosts evil.example"), "{e}");
-        assert!(g.check(&headers("localhost:8080", Some("http://localhost:3000"))).is_ok());
-        assert!(g.check(&headers("localhost:8080", Some("https://app.example.com"))).is_ok());
-        let e = g.check(&headers("localhost:8080", Some("https://evil.example"))).unwrap_err();
+        assert!(
+            g.check(&headers("localhost:8080", Some("http://localhost:3000")))
+                .is_ok()
+        );
+        assert!(
+            g.check(&headers("localhost:8080", Some("https://app.example.com")))
+                .is_ok()
+        );
+        let e = g
+            .check(&headers("localhost:8080", Some("https://evil.example")))
+            .unwrap_err();
         assert!(e.contains("--allowed-origins"), "{e}");
         assert!(g.check(&headers("[::1]:8080", None)).is_err());
         let pods = Guard::new(&["*.h.ns.svc".into()], &[]);
@@ -136,6 +139,9 @@ mod tests {
         assert!(pods.check(&headers("evilh.ns.svc", None)).is_err());
         let any = Guard::new(&["*".into()], &[]);
         assert!(any.check(&headers("anything:1", None)).is_ok());
-        assert!(any.check(&headers("anything:1", Some("https://x.example"))).is_err());
+        assert!(
+            any.check(&headers("anything:1", Some("https://x.example")))
+                .is_err()
+        );
     }
 }

@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 use super::api::error_body;
 
-fn rpc_error(code: i64, message: String) -> Response {
-    let body = json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
+fn rpc_error(code: i64, message: &str) -> Response {
+    let body =
+        json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
@@ -34,16 +35,17 @@ pub async fn check_body(State(limit): State<usize>, req: Request, next: Next) ->
         return too_large();
     };
     match serde_json::from_slice::<Value>(&bytes) {
-        Err(e) => return rpc_error(-32700, format!("parse error: {e}")),
+        Err(e) => return rpc_error(-32700, &format!("parse error: {e}")),
         Ok(v) if !is_message(&v) => {
             return rpc_error(
                 -32600,
-                "invalid request: expected a JSON-RPC 2.0 message with \"jsonrpc\": \"2.0\"".into(),
+                "invalid request: expected a JSON-RPC 2.0 message with \"jsonrpc\": \"2.0\"",
             );
         }
         Ok(_) => {}
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn too_large() -> Response {

@@ -57,7 +57,9 @@ impl Drop for Registration {
     }
 }
 
-pub async fn open(State(state): State<SseState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub async fn open(
+    State(state): State<SseState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (inbox_tx, inbox_rx) = mpsc::channel::<ClientJsonRpcMessage>(INBOX);
     let (out_tx, out_rx) = mpsc::channel::<ServerJsonRpcMessage>(INBOX);
@@ -78,7 +80,7 @@ pub async fn open(State(state): State<SseState>) -> Sse<impl Stream<Item = Resul
     });
     let guard = Registration {
         id: id.clone(),
-        sessions: state.sessions.clone(),
+        sessions: state.sessions,
     };
     let endpoint = futures::stream::once(futures::future::ready(Ok(Event::default()
         .event("endpoint")
@@ -88,7 +90,8 @@ pub async fn open(State(state): State<SseState>) -> Sse<impl Stream<Item = Resul
         let data = serde_json::to_string(&msg).unwrap_or_default();
         Ok(Event::default().event("message").data(data))
     });
-    Sse::new(endpoint.chain(messages)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(endpoint.chain(messages))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 #[derive(Deserialize)]
@@ -105,7 +108,10 @@ pub async fn message(
     body: Bytes,
 ) -> Response {
     let Some(id) = param.session_id else {
-        return (StatusCode::BAD_REQUEST, error_body("missing sessionId query parameter"))
+        return (
+            StatusCode::BAD_REQUEST,
+            error_body("missing sessionId query parameter"),
+        )
             .into_response();
     };
     let msg: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
@@ -122,7 +128,12 @@ pub async fn message(
                 .into_response();
         }
     };
-    let tx = state.sessions.lock().expect("sse sessions").get(&id).cloned();
+    let tx = state
+        .sessions
+        .lock()
+        .expect("sse sessions")
+        .get(&id)
+        .cloned();
     let Some(tx) = tx else {
         return (
             StatusCode::NOT_FOUND,

@@ -83,67 +83,91 @@ impl McpServer {
                 Ok(a) => self.run_js(a, ctx).await,
                 Err(e) => return Ok(Err(e)),
             },
-            "get_execution" => with(name, args, |a: ExecutionId| async move {
-                exec.get(&a.execution_id, owner).await
-            })
-            .await,
-            "get_execution_output" => with(name, args, |a: GetOutput| async move {
-                let q = mcp_v8_cluster::OutputQuery {
-                    line_offset: a.line_offset,
-                    line_limit: a.line_limit,
-                    byte_offset: a.byte_offset,
-                    byte_limit: a.byte_limit,
-                };
-                exec.output(&a.execution_id, &q, owner).await
-            })
-            .await,
-            "cancel_execution" => with(name, args, |a: ExecutionId| async move {
-                exec.cancel(&a.execution_id, owner).await
-            })
-            .await,
-            "list_executions" => with(name, args, |a: ListExecutions| async move {
-                let list = exec.list(a.status.as_deref(), a.limit, owner).await?;
-                Ok(json!({ "executions": list }))
-            })
-            .await,
-            "list_sessions" => with(name, args, |_: NoArgs| async move {
-                Ok(json!({ "sessions": exec.list_sessions(owner).await? }))
-            })
-            .await,
-            "list_session_snapshots" => with(name, args, |a: SessionSnapshots| async move {
-                let entries = exec
-                    .list_session_snapshots(&a.session, a.fields.as_deref(), owner)
-                    .await?;
-                Ok(json!({ "entries": entries }))
-            })
-            .await,
-            "get_heap_tags" => with(name, args, |a: Heap| async move {
-                let tags = exec.get_tags(&a.heap, owner).await?;
-                Ok(json!({ "heap": a.heap, "tags": tags }))
-            })
-            .await,
-            "set_heap_tags" => with(name, args, |a: SetTags| async move {
-                exec.set_tags(&a.heap, a.tags.clone(), owner).await?;
-                Ok(json!({ "heap": a.heap, "tags": a.tags }))
-            })
-            .await,
-            "delete_heap_tags" => with(name, args, |a: DeleteTags| async move {
-                exec.delete_tags(&a.heap, &a.keys, owner).await?;
-                let tags = exec.get_tags(&a.heap, owner).await?;
-                Ok(json!({ "heap": a.heap, "tags": tags }))
-            })
-            .await,
-            "query_heaps_by_tags" => with(name, args, |a: QueryTags| async move {
-                Ok(json!({ "heaps": exec.query_heaps(&a.tags, owner).await? }))
-            })
-            .await,
-            "rebuild_session" => with(name, args, |a: Session| async move {
-                exec.rebuild_session(&a.session, owner).await
-            })
-            .await,
+            "get_execution" => {
+                with(name, args, |a: ExecutionId| async move {
+                    exec.get(&a.execution_id, owner).await
+                })
+                .await
+            }
+            "get_execution_output" => {
+                with(name, args, |a: GetOutput| async move {
+                    let q = mcp_v8_cluster::OutputQuery {
+                        line_offset: a.line_offset,
+                        line_limit: a.line_limit,
+                        byte_offset: a.byte_offset,
+                        byte_limit: a.byte_limit,
+                    };
+                    exec.output(&a.execution_id, &q, owner).await
+                })
+                .await
+            }
+            "cancel_execution" => {
+                with(name, args, |a: ExecutionId| async move {
+                    exec.cancel(&a.execution_id, owner).await
+                })
+                .await
+            }
+            "list_executions" => {
+                with(name, args, |a: ListExecutions| async move {
+                    let list = exec.list(a.status.as_deref(), a.limit, owner).await?;
+                    Ok(json!({ "executions": list }))
+                })
+                .await
+            }
+            "list_sessions" => {
+                with(name, args, |_: NoArgs| async move {
+                    Ok(json!({ "sessions": exec.list_sessions(owner).await? }))
+                })
+                .await
+            }
+            "list_session_snapshots" => {
+                with(name, args, |a: SessionSnapshots| async move {
+                    let entries = exec
+                        .list_session_snapshots(&a.session, a.fields.as_deref(), owner)
+                        .await?;
+                    Ok(json!({ "entries": entries }))
+                })
+                .await
+            }
+            "get_heap_tags" => {
+                with(name, args, |a: Heap| async move {
+                    let tags = exec.get_tags(&a.heap, owner).await?;
+                    Ok(json!({ "heap": a.heap, "tags": tags }))
+                })
+                .await
+            }
+            "set_heap_tags" => {
+                with(name, args, |a: SetTags| async move {
+                    exec.set_tags(&a.heap, a.tags.clone(), owner).await?;
+                    Ok(json!({ "heap": a.heap, "tags": a.tags }))
+                })
+                .await
+            }
+            "delete_heap_tags" => {
+                with(name, args, |a: DeleteTags| async move {
+                    exec.delete_tags(&a.heap, &a.keys, owner).await?;
+                    let tags = exec.get_tags(&a.heap, owner).await?;
+                    Ok(json!({ "heap": a.heap, "tags": tags }))
+                })
+                .await
+            }
+            "query_heaps_by_tags" => {
+                with(name, args, |a: QueryTags| async move {
+                    Ok(json!({ "heaps": exec.query_heaps(&a.tags, owner).await? }))
+                })
+                .await
+            }
+            "rebuild_session" => {
+                with(name, args, |a: Session| async move {
+                    exec.rebuild_session(&a.session, owner).await
+                })
+                .await
+            }
             other => {
                 return Err(ErrorData::invalid_params(
-                    format!("unknown tool {other:?}: call tools/list for the tools this server offers"),
+                    format!(
+                        "unknown tool {other:?}: call tools/list for the tools this server offers"
+                    ),
                     None,
                 ));
             }
@@ -153,7 +177,9 @@ impl McpServer {
 
     async fn run_js(&self, a: RunJs, ctx: &RequestContext<RoleServer>) -> Result<Value, String> {
         if let Some(w) = a.wait_ms.filter(|w| *w > MAX_WAIT_MS) {
-            return Err(format!("wait_ms must be between 0 and {MAX_WAIT_MS}, got {w}"));
+            return Err(format!(
+                "wait_ms must be between 0 and {MAX_WAIT_MS}, got {w}"
+            ));
         }
         let spec = RunSpec {
             code: a.code,
@@ -310,7 +336,8 @@ impl ServerHandler for McpServer {
         request: SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.level.store(level_rank(request.level), Ordering::Relaxed);
+        self.level
+            .store(level_rank(request.level), Ordering::Relaxed);
         Ok(())
     }
 }

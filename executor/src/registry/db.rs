@@ -27,7 +27,11 @@ pub struct Retention {
 
 pub enum Op {
     Put(Box<Stored>, Option<oneshot::Sender<()>>),
-    Lines { id: String, first: u64, lines: Vec<String> },
+    Lines {
+        id: String,
+        first: u64,
+        lines: Vec<String>,
+    },
 }
 
 #[derive(Clone)]
@@ -39,9 +43,8 @@ impl Db {
     /// Opens (or creates) the database, marks runs that were in flight when the last
     /// process stopped as failed, and returns the next insertion number.
     pub fn open(dir: &Path) -> Result<(Self, u64), RegistryError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            RegistryError::Storage(format!("cannot create {}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| RegistryError::Storage(format!("cannot create {}: {e}", dir.display())))?;
         let db = Database::create(dir.join("executions.redb"))?;
         let txn = db.begin_write()?;
         let mut next_seq = 0;
@@ -84,14 +87,16 @@ impl Db {
     }
 
     /// Starts the writer task; changes sent to the returned channel are applied in order.
-    pub fn writer(&self, retention: Retention) -> mpsc::UnboundedSender<Op> {
+    pub fn writer(
+        &self,
+        retention: Retention,
+    ) -> (mpsc::UnboundedSender<Op>, std::thread::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<Op>();
         let db = self.db.clone();
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("registry-writer".into())
             .spawn(move || {
                 let mut batch = Vec::new();
-                let mut writes = 0u64;
                 while let Some(op) = rx.blocking_recv() {
                     batch.push(op);
                     while batch.len() < 4096 {
@@ -100,16 +105,14 @@ impl Db {
                             Err(_) => break,
                         }
                     }
-                    writes += 1;
-                    let prune = writes % 64 == 1;
-                    if let Err(e) = apply(&db, &mut batch, retention, prune) {
+                    if let Err(e) = apply(&db, &mut batch, retention) {
                         warn!(error = %e, "execution registry write failed");
                     }
                     batch.clear();
                 }
             })
             .expect("spawn registry writer");
-        tx
+        (tx, handle)
     }
 
     pub fn get(&self, id: &str) -> Result<Option<Stored>, RegistryError> {
@@ -164,12 +167,9 @@ impl Db {
     }
 }
 
-fn apply(
-    db: &Database,
-    batch: &mut Vec<Op>,
-    retention: Retention,
-    prune: bool,
-) -> Result<(), RegistryError> {
+/// Applies a batch in one transaction, pruning in the same one (cheap when nothing is
+/// due: the scan stops at the first record within bounds).
+fn apply(db: &Database, batch: &mut Vec<Op>, retention: Retention) -> Result<(), RegistryError> {
     let txn = db.begin_write()?;
     let mut acks = Vec::new();
     {
@@ -202,9 +202,7 @@ fn apply(
                 }
             }
         }
-        if prune {
-            prune_old(&mut records, &mut pages, &mut order, retention)?;
-        }
+        prune_old(&mut records, &mut pages, &mut order, retention)?;
     }
     txn.commit()?;
     for ack in acks {

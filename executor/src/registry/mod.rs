@@ -131,6 +131,7 @@ impl Live {
 pub struct Registry {
     db: Db,
     writer: mpsc::UnboundedSender<Op>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
     live: Mutex<HashMap<String, Arc<Live>>>,
     seq: AtomicU64,
     node: String,
@@ -147,10 +148,11 @@ impl Registry {
         raft_id: u64,
     ) -> Result<Self, RegistryError> {
         let (db, next_seq) = Db::open(dir)?;
-        let writer = db.writer(retention);
+        let (writer, writer_thread) = db.writer(retention);
         Ok(Self {
             db,
             writer,
+            writer_thread: Some(writer_thread),
             live: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(next_seq),
             node: node.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-"),
@@ -298,7 +300,7 @@ impl Registry {
                 .collect();
             (rows, map.keys().cloned().collect())
         };
-        live.sort_by(|a, b| b.0.cmp(&a.0));
+        live.sort_by_key(|l| std::cmp::Reverse(l.0));
         let db = self.db.clone();
         let owner = owner.map(str::to_owned);
         let stored = blocking(move || db.list(status, limit * 2 + 64)).await?;
@@ -317,10 +319,83 @@ impl Registry {
     }
 }
 
+impl Drop for Registry {
+    /// Lets the writer commit what is queued and close the database, so the directory
+    /// can be opened again at once.
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.writer, closed));
+        if let Some(t) = self.writer_thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, RegistryError> + Send + 'static,
 ) -> Result<T, RegistryError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| RegistryError::Storage(e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(id: &str) -> Record {
+        Record {
+            execution_id: id.into(),
+            status: ExecStatus::Completed,
+            result: Some("1".into()),
+            error: None,
+            heap: None,
+            started_at: now_rfc3339(),
+            completed_at: None,
+            session: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn finished_runs_persist_with_output_and_the_oldest_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = Retention {
+            max_records: 3,
+            max_age_secs: 3600,
+        };
+        let mut ids = Vec::new();
+        {
+            let reg = Registry::open(dir.path(), retention, "node7", 7).unwrap();
+            for i in 0..10 {
+                let (id, live) = reg.insert(None, None);
+                assert!(id.starts_with("node7.7.") && owner_raft_id(&id) == Some(7), "{id}");
+                reg.console(&id, &live, &format!("out {i}\nsecond"));
+                reg.finish(&id, &live, finished(&id)).await;
+                ids.push(id);
+            }
+            let list = reg.list(None, 100, None).await.unwrap();
+            let kept: Vec<_> = list.iter().map(|r| r.execution_id.clone()).collect();
+            assert_eq!(kept, ids[7..].iter().rev().cloned().collect::<Vec<_>>());
+        }
+        let reg = Registry::open(dir.path(), retention, "node7", 7).unwrap();
+        let (rec, _) = reg.get(&ids[9]).await.unwrap().unwrap();
+        assert_eq!((rec.status, rec.completed_at.is_some()), (ExecStatus::Completed, true));
+        let page = reg
+            .output(&ids[9], Window::Lines { offset: 1, limit: 5 })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((page.data.as_str(), page.total_lines), ("second\n", 2));
+        assert!(reg.get(&ids[0]).await.unwrap().is_none(), "pruned");
+    }
+
+    #[test]
+    fn ids_are_checked_before_use() {
+        assert!(validate_id("node1.0.0123abcd").is_ok());
+        for bad in ["", "../etc", "a/b", &"x".repeat(301), "a b"] {
+            assert!(validate_id(bad).is_err(), "{bad}");
+        }
+        assert_eq!(owner_raft_id("mcp-v8-2.3.abc"), Some(3));
+        assert_eq!(owner_raft_id("garbage"), None);
+    }
 }

@@ -34,12 +34,22 @@ impl Window {
         Ok(if bytes {
             Window::Bytes {
                 offset: q.byte_offset.unwrap_or(0),
-                limit: limit(q.byte_limit, DEFAULT_BYTE_LIMIT, MAX_BYTE_LIMIT, "byte_limit")?,
+                limit: limit(
+                    q.byte_limit,
+                    DEFAULT_BYTE_LIMIT,
+                    MAX_BYTE_LIMIT,
+                    "byte_limit",
+                )?,
             }
         } else {
             Window::Lines {
                 offset: q.line_offset.unwrap_or(0),
-                limit: limit(q.line_limit, DEFAULT_LINE_LIMIT, MAX_LINE_LIMIT, "line_limit")?,
+                limit: limit(
+                    q.line_limit,
+                    DEFAULT_LINE_LIMIT,
+                    MAX_LINE_LIMIT,
+                    "line_limit",
+                )?,
             }
         })
     }
@@ -174,7 +184,7 @@ impl OutputBuf {
         let first = self.lines.len() as u64;
         let new: Vec<String> = text.split('\n').map(str::to_owned).collect();
         for line in &new {
-            if self.lines.len() as u64 % PAGE_LINES == 0 {
+            if (self.lines.len() as u64).is_multiple_of(PAGE_LINES) {
                 self.page_starts.push(self.bytes);
             }
             self.bytes += line.len() as u64 + 1;
@@ -247,12 +257,24 @@ mod tests {
     fn line_mode_pages_through_everything() {
         let b = buf(&["a", "bb\nccc", "d"]);
         assert_eq!(b.totals(), (4, 2 + 3 + 4 + 2));
-        let p = b.read(Window::Lines { offset: 1, limit: 2 });
+        let p = b.read(Window::Lines {
+            offset: 1,
+            limit: 2,
+        });
         assert_eq!(p.data, "bb\nccc\n");
-        assert_eq!((p.next_line_offset, p.next_byte_offset, p.has_more), (3, 9, true));
-        let p = b.read(Window::Lines { offset: 3, limit: 5 });
+        assert_eq!(
+            (p.next_line_offset, p.next_byte_offset, p.has_more),
+            (3, 9, true)
+        );
+        let p = b.read(Window::Lines {
+            offset: 3,
+            limit: 5,
+        });
         assert_eq!((p.data.as_str(), p.has_more), ("d\n", false));
-        let p = b.read(Window::Lines { offset: 9, limit: 5 });
+        let p = b.read(Window::Lines {
+            offset: 9,
+            limit: 5,
+        });
         assert_eq!((p.data.as_str(), p.next_line_offset), ("", 4));
     }
 
@@ -262,7 +284,10 @@ mod tests {
         let mut all = String::new();
         let mut off = 0;
         loop {
-            let p = b.read(Window::Bytes { offset: off, limit: 2 });
+            let p = b.read(Window::Bytes {
+                offset: off,
+                limit: 2,
+            });
             assert!(p.next_byte_offset > off || !p.has_more);
             all.push_str(&p.data);
             off = p.next_byte_offset;
@@ -271,7 +296,10 @@ mod tests {
             }
         }
         assert_eq!(all, "héllo\nwörld\n");
-        let p = b.read(Window::Bytes { offset: 0, limit: 7 });
+        let p = b.read(Window::Bytes {
+            offset: 0,
+            limit: 7,
+        });
         assert_eq!((p.data.as_str(), p.next_line_offset), ("héllo\n", 1));
     }
 
@@ -287,7 +315,11 @@ mod tests {
             line_limit: Some(0),
             ..Default::default()
         };
-        assert!(Window::from_query(&q).unwrap_err().contains("between 1 and"));
+        assert!(
+            Window::from_query(&q)
+                .unwrap_err()
+                .contains("between 1 and")
+        );
     }
 
     #[test]
@@ -297,9 +329,39 @@ mod tests {
             b.push(&format!("line {i}"));
         }
         let (lines, _) = b.totals();
-        assert_eq!(pages_for(Window::Lines { offset: 300, limit: 10 }, lines, b.page_starts()), (1, 1));
-        assert_eq!(pages_for(Window::Lines { offset: 250, limit: 10 }, lines, b.page_starts()), (0, 1));
+        assert_eq!(
+            pages_for(
+                Window::Lines {
+                    offset: 300,
+                    limit: 10
+                },
+                lines,
+                b.page_starts()
+            ),
+            (1, 1)
+        );
+        assert_eq!(
+            pages_for(
+                Window::Lines {
+                    offset: 250,
+                    limit: 10
+                },
+                lines,
+                b.page_starts()
+            ),
+            (0, 1)
+        );
         let start = b.page_starts()[2];
-        assert_eq!(pages_for(Window::Bytes { offset: start, limit: 5 }, lines, b.page_starts()), (2, 2));
+        assert_eq!(
+            pages_for(
+                Window::Bytes {
+                    offset: start,
+                    limit: 5
+                },
+                lines,
+                b.page_starts()
+            ),
+            (2, 2)
+        );
     }
 }

@@ -49,7 +49,7 @@ impl Cluster {
         let mut nodes = Vec::new();
         for i in 0..3 {
             let args = node_args(dir.path(), i, &ports);
-            nodes.push(Some(Server::start_with(dir.path(), free_port(), &args).await));
+            nodes.push(Some(Server::start_with(free_port(), &args).await));
         }
         let c = Cluster { nodes, _dir: dir };
         c.leader().await;
@@ -94,10 +94,20 @@ async fn a_session_moves_between_nodes_and_queries_are_forwarded() {
             .node(0)
             .exec(json!({"code": format!("globalThis.n = (globalThis.n ?? 0) + 1; n * {i} / {i}"), "session": "moving"}))
             .await;
-        assert_eq!((status, r["result"].as_str()), (200, Some(i.to_string().as_str())), "{r}");
+        assert_eq!(
+            (status, r["result"].as_str()),
+            (200, Some(i.to_string().as_str())),
+            "{r}"
+        );
     }
-    let (_, r) = c.node(2).exec(json!({"code": "n + 1", "session": "moving"})).await;
-    assert_eq!(r["result"], "4", "node 3 resumed the session's latest heap: {r}");
+    let (_, r) = c
+        .node(2)
+        .exec(json!({"code": "n + 1", "session": "moving"}))
+        .await;
+    assert_eq!(
+        r["result"], "4",
+        "node 3 resumed the session's latest heap: {r}"
+    );
     for node in 0..3 {
         let deadline = Instant::now() + Duration::from_secs(5);
         while entries(c.node(node), "moving").await.len() < 4 {
@@ -109,12 +119,25 @@ async fn a_session_moves_between_nodes_and_queries_are_forwarded() {
     assert!(id.starts_with("node1.1."), "{id}");
     tokio::time::sleep(Duration::from_millis(400)).await;
     let (status, rec) = c.node(1).get(&format!("/api/executions/{id}")).await;
-    assert_eq!((status, rec["status"].as_str()), (200, Some("running")), "{rec}");
-    let (_, out) = c.node(2).get(&format!("/api/executions/{id}/output?line_limit=2")).await;
+    assert_eq!(
+        (status, rec["status"].as_str()),
+        (200, Some("running")),
+        "{rec}"
+    );
+    let (_, out) = c
+        .node(2)
+        .get(&format!("/api/executions/{id}/output?line_limit=2"))
+        .await;
     assert_eq!(out["data"], "line 0\nline 1\n", "{out}");
-    let (_, cancelled) = c.node(2).post(&format!("/api/executions/{id}/cancel"), json!({})).await;
+    let (_, cancelled) = c
+        .node(2)
+        .post(&format!("/api/executions/{id}/cancel"), json!({}))
+        .await;
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
-    let (status, _) = c.node(1).get("/api/executions/node1.1.00000000000000000000000000000000").await;
+    let (status, _) = c
+        .node(1)
+        .get("/api/executions/node1.1.00000000000000000000000000000000")
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -157,7 +180,11 @@ async fn killing_the_leader_under_load_loses_no_acknowledged_entry() {
             if missing == 0 {
                 break;
             }
-            assert!(Instant::now() < deadline, "{missing} acknowledged entries missing on port {}", s.port);
+            assert!(
+                Instant::now() < deadline,
+                "{missing} acknowledged entries missing on port {}",
+                s.port
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

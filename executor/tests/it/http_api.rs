@@ -16,7 +16,10 @@ async fn exec_returns_the_record_with_output_and_sessions_continue() {
         .exec(json!({"code": "console.log('hi'); var n = 41; n + 1", "session": "s"}))
         .await;
     assert_eq!(status, 200, "{r}");
-    assert_eq!((r["status"].as_str(), r["result"].as_str()), (Some("completed"), Some("42")));
+    assert_eq!(
+        (r["status"].as_str(), r["result"].as_str()),
+        (Some("completed"), Some("42"))
+    );
     assert_eq!(r["output"], "hi\n");
     assert_eq!(r["heap"].as_str().map(str::len), Some(64));
     assert!(r["started_at"].as_str().unwrap().ends_with('Z'));
@@ -24,7 +27,9 @@ async fn exec_returns_the_record_with_output_and_sessions_continue() {
     assert_eq!(r2["result"], "42", "{r2}");
     let (_, r3) = s.exec(json!({"code": "n", "heap": r["heap"]})).await;
     assert_eq!(r3["result"], "41", "chaining an explicit heap: {r3}");
-    let (_, entries) = s.get("/meta/sessions/s/entries?fields=index,output_heap").await;
+    let (_, entries) = s
+        .get("/meta/sessions/s/entries?fields=index,output_heap")
+        .await;
     assert_eq!(entries.as_array().unwrap().len(), 2, "{entries}");
     let (_, failed) = s.exec(json!({"code": "throw new TypeError('nope')"})).await;
     assert_eq!(failed["status"], "failed");
@@ -45,16 +50,34 @@ async fn bad_input_gets_the_contract_codes_and_nothing_is_stored() {
     };
     assert_eq!(raw("{not json").await.unwrap().status(), 400);
     assert_eq!(raw(r#"{"code": 1}"#).await.unwrap().status(), 400);
-    assert_eq!(raw(r#"{"code": "1", "nope": true}"#).await.unwrap().status(), 400);
-    let (status, r) = s.exec(json!({"code": "1", "heap": "../../etc/passwd"})).await;
+    assert_eq!(
+        raw(r#"{"code": "1", "nope": true}"#)
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let (status, r) = s
+        .exec(json!({"code": "1", "heap": "../../etc/passwd"}))
+        .await;
     assert_eq!(status, 400);
-    assert!(r["error"].as_str().unwrap().contains("64 lowercase hex"), "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("64 lowercase hex"),
+        "{r}"
+    );
     let (status, r) = s.exec(json!({"code": "1", "heap": "a".repeat(64)})).await;
     assert_eq!(status, 404, "{r}");
-    let (status, r) = s.exec(json!({"code": "1", "heap_memory_max_mb": 9999})).await;
+    let (status, r) = s
+        .exec(json!({"code": "1", "heap_memory_max_mb": 9999}))
+        .await;
     assert_eq!(status, 400);
-    assert!(r["error"].as_str().unwrap().contains("between 4 and 8"), "{r}");
-    let (status, _) = s.exec(json!({"code": "1", "execution_timeout_secs": 0})).await;
+    assert!(
+        r["error"].as_str().unwrap().contains("between 4 and 8"),
+        "{r}"
+    );
+    let (status, _) = s
+        .exec(json!({"code": "1", "execution_timeout_secs": 0}))
+        .await;
     assert_eq!(status, 400);
     let big = json!({ "code": format!("'{}'", "x".repeat(100 << 10)) });
     let (status, _) = s.exec(big).await;
@@ -76,12 +99,22 @@ async fn bad_input_gets_the_contract_codes_and_nothing_is_stored() {
     assert_eq!(r.status(), 403);
     let (status, r) = s.get("/api/executions/..%2F..%2Fetc").await;
     assert_eq!(status, 400, "{r}");
-    let (status, _) = s.get("/api/executions/node1.0.00000000000000000000000000000000").await;
+    let (status, _) = s
+        .get("/api/executions/node1.0.00000000000000000000000000000000")
+        .await;
     assert_eq!(status, 404);
     let (_, list) = s.get("/api/executions").await;
-    assert_eq!(list["executions"].as_array().unwrap().len(), 0, "refused runs leave no record");
+    assert_eq!(
+        list["executions"].as_array().unwrap().len(),
+        0,
+        "refused runs leave no record"
+    );
     let (status, r) = s.exec(json!({"code": "2 + 2"})).await;
-    assert_eq!((status, r["result"].as_str()), (200, Some("4")), "server still serves");
+    assert_eq!(
+        (status, r["result"].as_str()),
+        (200, Some("4")),
+        "server still serves"
+    );
 }
 
 #[tokio::test]
@@ -93,26 +126,41 @@ async fn output_pages_while_running_and_cancel_stops_the_run() {
     let mut offset = 0;
     while seen.lines().count() < 10 {
         let (status, page) = s
-            .get(&format!("/api/executions/{id}/output?line_offset={offset}&line_limit=3"))
+            .get(&format!(
+                "/api/executions/{id}/output?line_offset={offset}&line_limit=3"
+            ))
             .await;
         assert_eq!(status, 200, "{page}");
         seen.push_str(page["data"].as_str().unwrap());
         offset = page["next_line_offset"].as_u64().unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let expected: String = (0..seen.lines().count()).map(|i| format!("line {i}\n")).collect();
+    let expected: String = (0..seen.lines().count())
+        .map(|i| format!("line {i}\n"))
+        .collect();
     assert_eq!(seen, expected, "line pages join into the output");
     let (_, running) = s.get(&format!("/api/executions/{id}")).await;
     assert_eq!(running["status"], "running");
-    let (status, r) = s.post(&format!("/api/executions/{id}/cancel"), json!({})).await;
+    let (status, r) = s
+        .post(&format!("/api/executions/{id}/cancel"), json!({}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(r["status"], "cancelled", "{r}");
-    let (_, page) = s.get(&format!("/api/executions/{id}/output?byte_offset=0&byte_limit=7")).await;
-    assert_eq!((page["data"].as_str(), page["next_byte_offset"].as_u64()), (Some("line 0\n"), Some(7)));
+    let (_, page) = s
+        .get(&format!(
+            "/api/executions/{id}/output?byte_offset=0&byte_limit=7"
+        ))
+        .await;
+    assert_eq!(
+        (page["data"].as_str(), page["next_byte_offset"].as_u64()),
+        (Some("line 0\n"), Some(7))
+    );
     let (_, list) = s.get("/api/executions?status=cancelled").await;
     assert_eq!(list["executions"][0]["execution_id"], id.as_str());
     let (status, _) = s
-        .get(&format!("/api/executions/{id}/output?line_offset=1&byte_offset=1"))
+        .get(&format!(
+            "/api/executions/{id}/output?line_offset=1&byte_offset=1"
+        ))
         .await;
     assert_eq!(status, 400, "one paging mode at a time");
 }
@@ -122,7 +170,13 @@ async fn a_full_queue_is_busy_429() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_in(
         dir.path(),
-        &["--stateless", "--max-concurrent-executions", "1", "--max-queued-executions", "1"],
+        &[
+            "--stateless",
+            "--max-concurrent-executions",
+            "1",
+            "--max-queued-executions",
+            "1",
+        ],
     )
     .await;
     let a = s.start_async(&slow_printer(30, 50)).await;
@@ -133,7 +187,8 @@ async fn a_full_queue_is_busy_429() {
     assert!(r["error"].as_str().unwrap().contains("busy"), "{r}");
     let (_, queued) = s.get(&format!("/api/executions/{b}")).await;
     assert_eq!(queued["status"], "queued");
-    s.post(&format!("/api/executions/{a}/cancel"), json!({})).await;
+    s.post(&format!("/api/executions/{a}/cancel"), json!({}))
+        .await;
     assert_eq!(s.wait_done(&b).await["status"], "completed");
 }
 
@@ -148,12 +203,21 @@ async fn records_survive_a_crash_and_runs_in_flight_come_back_failed() {
     s.kill();
     let s = Server::start_in(dir.path(), &[]).await;
     let again = s.wait_done(&done_id).await;
-    assert_eq!((again["status"].as_str(), again["result"].as_str()), (Some("completed"), Some("7")));
+    assert_eq!(
+        (again["status"].as_str(), again["result"].as_str()),
+        (Some("completed"), Some("7"))
+    );
     let (_, out) = s.get(&format!("/api/executions/{done_id}/output")).await;
     assert_eq!(out["data"], "kept\n");
     let lost = s.wait_done(&flying).await;
     assert_eq!(lost["status"], "failed", "{lost}");
-    assert!(lost["error"].as_str().unwrap().contains("server stopped"), "{lost}");
+    assert!(
+        lost["error"].as_str().unwrap().contains("server stopped"),
+        "{lost}"
+    );
     let (_, out) = s.get(&format!("/api/executions/{flying}/output")).await;
-    assert!(out["total_lines"].as_u64().unwrap() >= 1, "output written before the crash is kept: {out}");
+    assert!(
+        out["total_lines"].as_u64().unwrap() >= 1,
+        "output written before the crash is kept: {out}"
+    );
 }

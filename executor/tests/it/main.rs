@@ -9,8 +9,8 @@ mod cluster;
 
 mod errors;
 mod globals;
-mod http_api;
 mod hostile;
+mod http_api;
 mod pool;
 mod s3;
 mod semantics;

@@ -1,7 +1,7 @@
 //! A real `mcp-v8` HTTP server process on a free loopback port with its own temp dirs,
 //! killed (with its workers) when dropped.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,6 @@ pub struct Server {
     pub base: String,
     pub port: u16,
     child: Child,
-    pub dir: PathBuf,
 }
 
 pub fn free_port() -> u16 {
@@ -32,14 +31,17 @@ impl Server {
             "warn".into(),
         ];
         if !extra.contains(&"--stateless") {
-            args.extend(["--directory-path".into(), dir.join("heaps").display().to_string()]);
+            args.extend([
+                "--directory-path".into(),
+                dir.join("heaps").display().to_string(),
+            ]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        Self::start_with(dir, free_port(), &args).await
+        Self::start_with(free_port(), &args).await
     }
 
     /// Starts a server on `port` with exactly `args` (besides the port).
-    pub async fn start_with(dir: &Path, port: u16, args: &[String]) -> Self {
+    pub async fn start_with(port: u16, args: &[String]) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_mcp-v8"))
             .args(["--http-port", &port.to_string()])
             .args(args)
@@ -50,7 +52,6 @@ impl Server {
             base: format!("http://127.0.0.1:{port}"),
             port,
             child,
-            dir: dir.to_owned(),
         };
         s.wait_ready().await;
         s
