@@ -368,7 +368,10 @@ mod tests {
             let reg = Registry::open(dir.path(), retention, "node7", 7).unwrap();
             for i in 0..10 {
                 let (id, live) = reg.insert(None, None);
-                assert!(id.starts_with("node7.7.") && owner_raft_id(&id) == Some(7), "{id}");
+                assert!(
+                    id.starts_with("node7.7.") && owner_raft_id(&id) == Some(7),
+                    "{id}"
+                );
                 reg.console(&id, &live, &format!("out {i}\nsecond"));
                 reg.finish(&id, &live, finished(&id)).await;
                 ids.push(id);
@@ -379,9 +382,18 @@ mod tests {
         }
         let reg = Registry::open(dir.path(), retention, "node7", 7).unwrap();
         let (rec, _) = reg.get(&ids[9]).await.unwrap().unwrap();
-        assert_eq!((rec.status, rec.completed_at.is_some()), (ExecStatus::Completed, true));
+        assert_eq!(
+            (rec.status, rec.completed_at.is_some()),
+            (ExecStatus::Completed, true)
+        );
         let page = reg
-            .output(&ids[9], Window::Lines { offset: 1, limit: 5 })
+            .output(
+                &ids[9],
+                Window::Lines {
+                    offset: 1,
+                    limit: 5,
+                },
+            )
             .await
             .unwrap()
             .unwrap();

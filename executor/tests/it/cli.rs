@@ -73,8 +73,40 @@ fn conflicting_and_out_of_range_flags_are_refused_by_name() {
 }
 
 #[test]
-fn without_a_subcommand_it_says_what_exists() {
-    let (code, _, err) = mcp_v8(&[]);
-    assert_eq!(code, 2);
-    assert!(err.contains("mcp-v8 exec"), "{err}");
+fn without_a_subcommand_it_serves_mcp_on_stdio() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-v8"))
+        .args(["--stateless", "--log", "warn", "--session-db-path"])
+        .arg(&db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = |v: serde_json::Value| writeln!(stdin, "{v}").unwrap();
+    send(
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+    );
+    let init: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(init["result"]["serverInfo"]["name"], "mcp-v8", "{init}");
+    send(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    send(
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "run_js", "arguments": {"code": "6 * 7", "wait_ms": 10000}}}),
+    );
+    let call: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(
+        call["result"]["structuredContent"]["result"], "42",
+        "{call}"
+    );
+    drop(send);
+    drop(stdin);
+    assert!(
+        child.wait().unwrap().success(),
+        "exits cleanly when stdin closes"
+    );
 }

@@ -6,13 +6,13 @@ use crate::harness;
 async fn timers_run_in_order_and_can_be_cleared() {
     let h = harness::stateless().await;
     let code = "const seen = [];
-        setTimeout(() => seen.push('b'), 20);
-        setTimeout((x) => seen.push(x), 5, 'a');
+        setTimeout(() => seen.push('b'), 200);
+        setTimeout((x) => seen.push(x), 100, 'a');
         const t = setTimeout(() => seen.push('never'), 10); clearTimeout(t);
         let n = 0; const i = setInterval(() => { if (++n === 3) { clearInterval(i); seen.push('i3'); } }, 1);
-        await new Promise(r => setTimeout(r, 60));
+        await new Promise(r => setTimeout(r, 300));
         seen.join(',')";
-    assert_eq!(h.ok(code).await.0, "a,i3,b");
+    assert_eq!(h.ok(code).await.0, "i3,a,b");
 }
 
 #[tokio::test(flavor = "multi_thread")]
