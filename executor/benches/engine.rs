@@ -76,6 +76,8 @@ fn engine_args() -> EngineArgs {
         max_queued_executions: 64,
         worker_recycle_mb: 512,
         max_output_bytes: 1 << 20,
+        heap_memory_default: None,
+        execution_timeout_default: None,
     }
 }
 

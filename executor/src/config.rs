@@ -166,6 +166,14 @@ pub struct EngineArgs {
     #[arg(long, env = "MCP_V8_EXECUTION_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=300))]
     pub execution_timeout: u32,
 
+    /// Heap limit of a run that does not ask for one, in MB [default: --heap-memory-max]
+    #[arg(long, env = "MCP_V8_HEAP_MEMORY_DEFAULT", value_parser = clap::value_parser!(u32).range(4..=64))]
+    pub heap_memory_default: Option<u32>,
+
+    /// Timeout of a run that does not ask for one, in seconds [default: --execution-timeout]
+    #[arg(long, env = "MCP_V8_EXECUTION_TIMEOUT_DEFAULT", value_parser = clap::value_parser!(u32).range(1..=300))]
+    pub execution_timeout_default: Option<u32>,
+
     /// Worker processes, i.e. runs executing in parallel [default: number of CPUs]
     #[arg(long, env = "MCP_V8_MAX_CONCURRENT_EXECUTIONS", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_concurrent_executions: Option<u32>,
@@ -184,6 +192,40 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
+    /// Checks that the defaults lie within the maxima.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(d) = self
+            .heap_memory_default
+            .filter(|d| *d > self.heap_memory_max)
+        {
+            return Err(format!(
+                "--heap-memory-default {d} is above --heap-memory-max {}",
+                self.heap_memory_max
+            ));
+        }
+        if let Some(d) = self
+            .execution_timeout_default
+            .filter(|d| *d > self.execution_timeout)
+        {
+            return Err(format!(
+                "--execution-timeout-default {d} is above --execution-timeout {}",
+                self.execution_timeout
+            ));
+        }
+        Ok(())
+    }
+
+    /// Heap MB of a run that does not ask.
+    pub fn default_heap_mb(&self) -> u32 {
+        self.heap_memory_default.unwrap_or(self.heap_memory_max)
+    }
+
+    /// Timeout of a run that does not ask.
+    pub fn default_timeout_secs(&self) -> u32 {
+        self.execution_timeout_default
+            .unwrap_or(self.execution_timeout)
+    }
+
     pub fn workers(&self) -> usize {
         self.max_concurrent_executions
             .map(|n| n as usize)
@@ -241,6 +283,28 @@ mod tests {
         .unwrap();
         assert_eq!(cli.server.allowed_hosts, ["a", "b.ns.svc"]);
         assert_eq!(text_or_file("--instructions", "@@x").unwrap(), "@x");
+        let cli = Cli::try_parse_from([
+            "mcp-v8",
+            "--heap-memory-max",
+            "16",
+            "--heap-memory-default",
+            "32",
+        ])
+        .unwrap();
+        assert!(
+            cli.engine
+                .validate()
+                .unwrap_err()
+                .contains("above --heap-memory-max 16")
+        );
+        let cli = Cli::try_parse_from(["mcp-v8", "--execution-timeout-default", "5"]).unwrap();
+        assert_eq!(
+            (
+                cli.engine.default_timeout_secs(),
+                cli.engine.default_heap_mb()
+            ),
+            (5, 8)
+        );
     }
 
     #[test]

@@ -64,6 +64,7 @@ fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         }
         Some(c) => c.to_owned(),
     };
+    cli.engine.validate().map_err(anyhow::Error::msg)?;
     let store_config = cli.store.validate()?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {

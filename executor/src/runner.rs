@@ -141,14 +141,14 @@ impl Runner {
             REQUEST_HEAP_MB
                 .1
                 .min(self.limits.heap_memory_max.max(REQUEST_HEAP_MB.0)),
-            self.limits.heap_memory_max,
+            self.limits.default_heap_mb(),
         )?;
         let timeout = check(
             "execution_timeout_secs",
             req.execution_timeout_secs,
             REQUEST_TIMEOUT_SECS.0,
             REQUEST_TIMEOUT_SECS.1.min(self.limits.execution_timeout),
-            self.limits.execution_timeout,
+            self.limits.default_timeout_secs(),
         )?;
         Ok(RunLimits {
             heap_bytes: (heap_mb as usize) << 20,

@@ -39,6 +39,7 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
         .as_deref()
         .map(|v| text_or_file("--run-js-description", v))
         .transpose()?;
+    cli.engine.validate().map_err(anyhow::Error::msg)?;
     let store_config = cli.store.validate()?;
     let store = store_config.open().await?;
     let pool = Pool::start(PoolConfig {

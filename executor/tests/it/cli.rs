@@ -103,7 +103,6 @@ fn without_a_subcommand_it_serves_mcp_on_stdio() {
         call["result"]["structuredContent"]["result"], "42",
         "{call}"
     );
-    drop(send);
     drop(stdin);
     assert!(
         child.wait().unwrap().success(),

@@ -58,6 +58,8 @@ pub async fn start(o: Options) -> Harness {
         max_queued_executions: o.queue,
         worker_recycle_mb: o.recycle_mb,
         max_output_bytes: 1 << 20,
+        heap_memory_default: None,
+        execution_timeout_default: None,
     };
     Harness {
         runner: Runner::new(pool, store.clone(), limits),
