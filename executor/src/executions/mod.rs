@@ -168,18 +168,23 @@ impl Executions {
     /// The record of any execution of the cluster.
     pub async fn get(&self, id: &str, owner: Option<&str>) -> Result<Value, ExecError> {
         validate_id(id).map_err(ExecError::InvalidArgument)?;
+        let req = ExecRequest::Get {
+            execution_id: id.into(),
+        };
+        self.record_or_forward(id, owner, req).await
+    }
+
+    /// The local record of `id`, or else `req` answered by the node that ran it.
+    async fn record_or_forward(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+        req: ExecRequest,
+    ) -> Result<Value, ExecError> {
         match self.registry.get(id).await? {
             Some((record, o)) if o.as_deref() == owner => Ok(json!(record)),
             Some(_) => Err(not_found(id)),
-            None => {
-                self.forward(
-                    id,
-                    ExecRequest::Get {
-                        execution_id: id.into(),
-                    },
-                )
-                .await
-            }
+            None => self.forward(id, req).await,
         }
     }
 
@@ -219,19 +224,10 @@ impl Executions {
             live.cancel();
             return Ok(json!(Self::wait(&live, Duration::from_secs(3)).await));
         }
-        match self.registry.get(id).await? {
-            Some((record, o)) if o.as_deref() == owner => Ok(json!(record)),
-            Some(_) => Err(not_found(id)),
-            None => {
-                self.forward(
-                    id,
-                    ExecRequest::Cancel {
-                        execution_id: id.into(),
-                    },
-                )
-                .await
-            }
-        }
+        let req = ExecRequest::Cancel {
+            execution_id: id.into(),
+        };
+        self.record_or_forward(id, owner, req).await
     }
 
     /// This node's newest executions.
