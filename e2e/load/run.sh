@@ -149,6 +149,7 @@ run_k6() {
   )
   t1=$(now) server1=$(tree_ticks "$server_pid") all1=$(machine_ticks)
   wait "$top_pid" 2>/dev/null || true
+  [ -s "$summary" ] || { echo "load: k6 wrote no summary for $scenario at $rate/s" >&2; exit 1; }
   read -r k6_user k6_sys <<<"${k6_times##*$'\n'}"
   server_pct=$(pct "$((server1 - server0))" "$t0" "$t1")
   k6_pct=$(awk -v u="$(to_secs "$k6_user")" -v s="$(to_secs "$k6_sys")" -v a="$t0" -v b="$t1" \
