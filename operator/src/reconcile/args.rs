@@ -46,7 +46,10 @@ pub fn executor_args(
     hosts.extend(["localhost".to_string(), "127.0.0.1".to_string()]);
     // The operator reaches each pod's admin API (/cluster/*) by its name under the
     // headless Service.
-    hosts.push(format!("*.{}", names.headless_fqdn(&settings.cluster_domain)));
+    hosts.push(format!(
+        "*.{}",
+        names.headless_fqdn(&settings.cluster_domain)
+    ));
     flag("allowed-hosts", hosts.join(","));
     flag("session-db-path", SESSION_DB_DIR.into());
     flag("log-format", "json".into());
@@ -150,7 +153,9 @@ mod tests {
             "{hosts}"
         );
         assert!(
-            hosts.split(',').any(|h| h.starts_with("*.") && h.ends_with(".ns.svc.cluster.local")),
+            hosts
+                .split(',')
+                .any(|h| h.starts_with("*.") && h.ends_with(".ns.svc.cluster.local")),
             "pods under the headless Service: {hosts}"
         );
     }
