@@ -22,6 +22,11 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 const url = new URL(process.env.MCP_URL ?? "http://shared:8080/mcp");
 const stateDir = process.env.STATE_DIR ?? "/work/state";
 const retries = Number(process.env.RETRIES ?? "5");
+// How long run_js waits for its run (server cap 30 s); an answer that has not come 10 s after
+// that is given up on and the call retried (a replica going away may end the response
+// without one), rather than waiting for the SDK's 60 s default.
+const waitMs = Number(process.env.WAIT_MS ?? "30000");
+const requestTimeout = waitMs + 10000;
 const headers = process.env.MCP_TOKEN ? { Authorization: `Bearer ${process.env.MCP_TOKEN}` } : {};
 
 function die(message) {
@@ -35,21 +40,22 @@ async function connect() {
   return client;
 }
 
-// One run_js through a fresh connection (a new connection may land on another replica,
-// which is the point). Connection failures while pods come and go are retried a bounded
-// number of times; a tool error is never retried.
+// One tool call through a fresh connection (a new connection may land on another replica,
+// which is the point). Connection failures and lost answers while pods come and go are
+// retried a bounded number of times, each noted on stderr; a tool error is never retried.
 async function callTool(name, args) {
   let lastError;
   for (let attempt = 0; attempt <= retries; attempt++) {
     let client;
     try {
       client = await connect();
-      const result = await client.callTool({ name, arguments: args });
+      const result = await client.callTool({ name, arguments: args }, undefined, { timeout: requestTimeout });
       const value = result.structuredContent ?? JSON.parse(result.content?.[0]?.text ?? "{}");
       if (result.isError) die(`${name} failed: ${JSON.stringify(result.content)}`);
       return value;
     } catch (err) {
       lastError = err;
+      console.error(`client: retrying ${name} after attempt ${attempt + 1}: ${err} ${err?.cause ?? ""}`);
       await new Promise((r) => setTimeout(r, 1000 * (attempt + 1)));
     } finally {
       await client?.close().catch(() => {});
@@ -58,9 +64,9 @@ async function callTool(name, args) {
   die(`no answer from ${url} after ${retries + 1} attempts: ${lastError} ${lastError?.cause ?? ""}`);
 }
 
-// wait_ms is capped at 30000 by the server; a run still going after that is a failure here.
+// A run still going after wait_ms is a failure here.
 async function runJs(args) {
-  const record = await callTool("run_js", { wait_ms: 30000, ...args });
+  const record = await callTool("run_js", { wait_ms: waitMs, ...args });
   if (record.status !== "completed") die(`run_js ended ${record.status}: ${record.error ?? ""}`);
   return record;
 }

@@ -41,6 +41,14 @@ function forward(req, res, body, list, start, attempt) {
   up.on("response", (upRes) => {
     res.writeHead(upRes.statusCode, upRes.headers);
     upRes.pipe(res);
+    // A node dying mid-response (an SSE stream cut off) must cut the client's response too,
+    // or the client waits forever: pipe() does not pass on the upstream's abort.
+    upRes.on("close", () => {
+      if (!upRes.complete) {
+        console.error(`proxy: ${req.method} ${req.url} via ${target.host}: response cut off`);
+        res.destroy();
+      }
+    });
   });
   up.on("error", (err) => {
     console.error(`proxy: ${req.method} ${req.url} via ${target.host}: ${err.code ?? ""} ${err.message}`);
