@@ -57,6 +57,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 # free_ports N: N distinct free loopback ports (bound together, then released).
 free_ports() {
