@@ -3,7 +3,8 @@
 // the given markdown file and prints it. Exit status 1 when LOAD_STRICT=1 and a target
 // is missed.
 // Usage: node report.mjs <runs.tsv> <results.md>
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 
 const [runsFile, resultsFile] = process.argv.slice(2);
 const env = process.env;
@@ -55,6 +56,21 @@ for (const [scenario, rate, p95] of targets) {
   );
 }
 
+// `top` taken halfway through each scenario's highest rate: who had the CPU at saturation.
+const snapshots = Object.keys(labels)
+  .map((scenario) => {
+    const rates = runs.filter((r) => r.scenario === scenario).map((r) => r.rate);
+    if (rates.length === 0) return "";
+    const rate = Math.max(...rates);
+    const file = join(dirname(runsFile), `top-${scenario}-${rate}.txt`);
+    if (!existsSync(file)) return "";
+    const lines = readFileSync(file, "utf8").split("\n");
+    const header = lines.findIndex((line) => line.trim().startsWith("PID"));
+    const top = [lines[2], ...lines.slice(header, header + 8)].join("\n");
+    return `${labels[scenario]} at ${rate}/s:\n\n\`\`\`\n${top}\n\`\`\`\n`;
+  })
+  .filter((x) => x !== "");
+
 const text = `# mcp-v8 load test (\`make load\`)
 
 Date: ${new Date().toISOString()}
@@ -73,7 +89,11 @@ ${rows.join("\n")}
 
 Targets:
 ${verdicts.join("\n")}
-`;
+
+\`top\` halfway through the highest rate of each scenario (the mcp-v8 process with the
+largest RES is the server, the others its workers):
+
+${snapshots.join("\n")}`;
 
 writeFileSync(resultsFile, text);
 process.stdout.write(text);

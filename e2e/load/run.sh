@@ -137,7 +137,9 @@ run_k6() {
   [ "$scenario" = stateful ] && mode=stateful
   summary=$artifacts/$scenario-$rate.json
   # A snapshot of the machine halfway through, to see who has the CPU.
-  (sleep "$((duration / 2))"; top -b -n 1 -w 200 | head -20 >"$artifacts/top-$scenario-$rate.txt") &
+  # (top's second sample: the first one's CPU figures are since boot.)
+  (sleep "$((duration / 2))"; top -b -n 2 -d 1 -w 200 | awk '/^top -/ { n++ } n == 2' | head -20 \
+    >"$artifacts/top-$scenario-$rate.txt") &
   top_pid=$!
   t0=$(now) server0=$(tree_ticks "$server_pid") all0=$(machine_ticks)
   # The subshell's `times` (its last line) is k6's CPU time, its only waited-for child.
