@@ -73,9 +73,9 @@ const snapshots = Object.keys(labels)
 
 const text = `# mcp-v8 load test (\`make load\`)
 
-Date: ${new Date().toISOString()}
-Machine: ${env.LOAD_NPROC} CPUs, ${env.LOAD_CPU_MODEL}; load average at start: ${env.LOAD_LOADAVG}
-Tools: ${env.LOAD_K6_VERSION} (GOMAXPROCS=${env.LOAD_K6_CPUS}), Node.js ${process.version}; server: ${env.LOAD_MCP_V8}
+- Date: ${env.LOAD_DATE || new Date().toISOString()}
+- Machine: ${env.LOAD_NPROC} CPUs, ${env.LOAD_CPU_MODEL}; load average at start: ${env.LOAD_LOADAVG}
+- Tools: ${env.LOAD_K6_VERSION} (GOMAXPROCS=${env.LOAD_K6_CPUS}), Node.js ${process.version}; server: ${env.LOAD_MCP_V8}
 
 k6 constant-arrival-rate executor, \`POST /api/exec\`, ${env.LOAD_DURATION} s per row. Success = HTTP 200 and
 status "completed". Latency is k6's request duration (sending to last byte received). Dropped =

@@ -163,6 +163,7 @@ run_k6() {
 }
 
 loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 : >"$artifacts/runs.tsv"
 for scenario in $scenarios; do
   echo "== $scenario" >&2
@@ -173,7 +174,7 @@ done
 
 LOAD_NPROC=$(nproc) \
   LOAD_CPU_MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') \
-  LOAD_LOADAVG=$loadavg_start LOAD_DURATION=$duration LOAD_SESSIONS=$sessions LOAD_K6_CPUS=$k6_cpus \
+  LOAD_LOADAVG=$loadavg_start LOAD_DATE=$started LOAD_DURATION=$duration LOAD_SESSIONS=$sessions LOAD_K6_CPUS=$k6_cpus \
   LOAD_K6_VERSION=$("$k6" version | head -1) LOAD_MCP_V8=$mcp_v8 \
   node "$here/report.mjs" "$artifacts/runs.tsv" "$results"
 echo "load: artifacts (summaries, top snapshots, server logs) in $artifacts" >&2
