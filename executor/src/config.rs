@@ -97,6 +97,11 @@ pub struct ServerArgs {
     )]
     pub session_db_path: PathBuf,
 
+    /// On SIGTERM, how long requests in flight may take to finish before streams are
+    /// closed and the process exits (keep it below the pod's termination grace period)
+    #[arg(long, env = "MCP_V8_SHUTDOWN_GRACE_SECS", default_value_t = 25)]
+    pub shutdown_grace_secs: u64,
+
     /// Finished executions kept (records and output); the oldest go first
     #[arg(long, env = "MCP_V8_EXECUTION_RETENTION", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub execution_retention: u64,

@@ -103,20 +103,39 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
         max_body_bytes: usize::try_from(s.max_request_body).unwrap_or(usize::MAX),
     };
     let shutdown = CancellationToken::new();
-    let app = crate::http::router(exec, &mcp, Some(metadata.meta_router()), &config, &shutdown);
+    let app = crate::http::router(
+        exec.clone(),
+        &mcp,
+        Some(metadata.meta_router()),
+        &config,
+        &shutdown,
+    );
     let addr = std::net::SocketAddr::new(s.bind_host, port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     info!(%addr, transport = ?config.transport, "serving HTTP");
-    let stop = shutdown.clone();
+    let grace = std::time::Duration::from_secs(s.shutdown_grace_secs);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             wait_for_signal().await;
-            info!("shutting down");
-            stop.cancel();
+            // New connections stop here; requests in flight (a run_js waiting for its
+            // run, an /api/exec) finish and answer. Long-lived streams end at the grace.
+            info!(
+                grace_secs = grace.as_secs(),
+                "draining: finishing requests in flight"
+            );
+            exec.start_draining();
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                info!("grace period over: closing the remaining streams");
+                shutdown.cancel();
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                std::process::exit(0);
+            });
         })
         .await?;
+    info!("all requests answered; exiting");
     Ok(())
 }
 

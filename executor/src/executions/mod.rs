@@ -44,6 +44,8 @@ pub struct Executions {
     registry: Registry,
     meta: Arc<dyn MetaStore>,
     forwarder: Option<ExecForwarder>,
+    /// Set on SIGTERM: readiness fails so no new traffic arrives while runs finish.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Executions {
@@ -58,7 +60,17 @@ impl Executions {
             registry,
             meta,
             forwarder,
+            draining: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    pub fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn runner(&self) -> &Runner {

@@ -136,6 +136,13 @@ pub async fn healthz() -> Json<Value> {
 
 /// Ready when the heap store answers and the worker pool has live workers.
 pub async fn readyz(State(exec): State<Arc<Executions>>) -> Response {
+    if exec.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "reason": "shutting down: finishing runs in flight" })),
+        )
+            .into_response();
+    }
     if let Some(store) = exec.runner().store()
         && let Err(e) = store.check_ready().await
     {

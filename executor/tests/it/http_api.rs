@@ -221,3 +221,30 @@ async fn records_survive_a_crash_and_runs_in_flight_come_back_failed() {
         "output written before the crash is kept: {out}"
     );
 }
+
+#[tokio::test]
+async fn sigterm_lets_requests_in_flight_finish_and_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &["--stateless"]).await;
+    let url = format!("{}/api/exec", s.base);
+    let pending = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .json(&json!({"code": "await new Promise(r => setTimeout(r, 1500)); 'finished'"}))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.terminate();
+    let r = pending.await.unwrap();
+    assert_eq!(
+        (r["status"].as_str(), r["result"].as_str()),
+        (Some("completed"), Some("finished")),
+        "{r}"
+    );
+    assert!(s.wait_exit().success(), "exits cleanly once drained");
+}

@@ -114,6 +114,18 @@ impl Server {
         body["execution_id"].as_str().unwrap().to_owned()
     }
 
+    /// Asks the server to stop (SIGTERM), as Kubernetes does.
+    pub fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the server process to exit; its exit status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
+    }
+
     /// Kills the server at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
