@@ -42,6 +42,10 @@ struct Args {
     /// Namespace the operator runs in (Lease, NetworkPolicy admission).
     #[arg(long, env = "POD_NAMESPACE", default_value = "mcp-v8-system")]
     namespace: String,
+    /// Watch and reconcile only this namespace (the chart's namespaced mode); unset watches
+    /// every namespace.
+    #[arg(long, env = "MCP_V8_OPERATOR_WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
     /// This replica's identity in the Lease.
     #[arg(long, env = "POD_NAME", default_value = "mcp-v8-operator")]
     identity: String,
@@ -164,7 +168,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Some(args.identity),
     ));
     ready.store(true, Ordering::Relaxed);
-    controller::run(client, ctx, wait_stop(stop_rx)).await;
+    let watch_namespace = args.watch_namespace.filter(|ns| !ns.is_empty());
+    info!(
+        namespace = watch_namespace.as_deref().unwrap_or("<all>"),
+        "watching"
+    );
+    controller::run(client, ctx, watch_namespace, wait_stop(stop_rx)).await;
     ready.store(false, Ordering::Relaxed);
     if let Some((api, cfg)) = lease
         && let Err(e) = leader::release(&api, &cfg).await

@@ -90,9 +90,13 @@ fn default_replicas() -> i32 {
     1
 }
 
-/// Engine maxima, passed to the executor as its limit flags.
+/// Engine maxima and defaults, passed to the executor as its limit flags.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.heapMemoryDefaultMb) || self.heapMemoryDefaultMb <= self.heapMemoryMaxMb").message("limits.heapMemoryDefaultMb must not exceed limits.heapMemoryMaxMb"),
+    validation = Rule::new("!has(self.executionTimeoutDefaultSecs) || self.executionTimeoutDefaultSecs <= self.executionTimeoutMaxSecs").message("limits.executionTimeoutDefaultSecs must not exceed limits.executionTimeoutMaxSecs"),
+)]
 pub struct EngineLimits {
     /// Largest V8 heap a run may ask for, in MB (`--heap-memory-max`).
     #[serde(default = "default_heap_mb")]
@@ -102,6 +106,16 @@ pub struct EngineLimits {
     #[serde(default = "default_timeout_secs")]
     #[schemars(range(min = 1, max = 300))]
     pub execution_timeout_max_secs: u32,
+    /// Heap a run gets when it asks for none, in MB (`--heap-memory-default`); unset lets
+    /// the executor decide. At most `heapMemoryMaxMb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 4, max = 64))]
+    pub heap_memory_default_mb: Option<u32>,
+    /// Timeout of a run that asks for none, in seconds (`--execution-timeout-default`);
+    /// unset lets the executor decide. At most `executionTimeoutMaxSecs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 300))]
+    pub execution_timeout_default_secs: Option<u32>,
     /// Runs executing at once per pod (`--max-concurrent-executions`); unset lets the executor decide.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1024))]
@@ -121,6 +135,8 @@ impl Default for EngineLimits {
         Self {
             heap_memory_max_mb: default_heap_mb(),
             execution_timeout_max_secs: default_timeout_secs(),
+            heap_memory_default_mb: None,
+            execution_timeout_default_secs: None,
             max_concurrent_executions: None,
         }
     }
@@ -209,6 +225,9 @@ pub struct S3Credentials {
     /// Key holding the secret access key.
     #[serde(default = "default_secret_key_key")]
     pub secret_access_key_key: String,
+    /// Key holding a session token (temporary credentials); unset means none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token_key: Option<String>,
 }
 
 fn default_access_key_key() -> String {

@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::cluster::S3Credentials;
 use super::common::KeyRef;
 
 /// Desired state of a WebAssembly module.
@@ -51,7 +52,7 @@ pub struct WasmSource {
     /// An HTTP(S) URL; the executor fetches it at startup and checks the digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<UrlSource>,
-    /// An object in a publicly readable S3-compatible bucket, read path-style.
+    /// An object in an S3-compatible bucket (public, or signed with credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Source>,
 }
@@ -81,13 +82,26 @@ pub struct UrlSource {
     pub sha256: String,
 }
 
-/// A module stored in an S3-compatible bucket.
+/// A module stored in an S3 or S3-compatible bucket, read anonymously (a public object) or
+/// with SigV4-signed requests when `credentialsSecret` is set.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.endpoint) || has(self.region)").message("source.s3 needs an endpoint, a region (for AWS), or both"))]
 pub struct S3Source {
-    /// Endpoint URL such as `https://s3.eu-west-1.amazonaws.com`.
+    /// Endpoint URL such as `http://minio.storage:9000`; unset uses AWS
+    /// (`https://s3.<region>.amazonaws.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("isURL(self)").message("source.s3.endpoint must be a URL"))]
-    pub endpoint: String,
+    pub endpoint: Option<String>,
+    /// Region the requests are signed for; unset means `us-east-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub region: Option<String>,
+    /// Path-style addressing (`<endpoint>/<bucket>/<key>`) instead of virtual-hosted
+    /// (`<bucket>.<endpoint host>/<key>`); unset means path style with an endpoint and
+    /// virtual-hosted on AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_path_style: Option<bool>,
     /// Bucket name.
     #[schemars(length(min = 3, max = 63))]
     pub bucket: String,
@@ -97,6 +111,10 @@ pub struct S3Source {
     /// Required sha256 of the bytes (64 lowercase hex).
     #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
     pub sha256: String,
+    /// Secret with the access key id, secret access key and optional session token; the
+    /// keys are also mounted into the executor pods, which fetch the object themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret: Option<S3Credentials>,
 }
 
 /// Observed state of a module.

@@ -61,6 +61,12 @@ pub fn executor_args(
         "execution-timeout",
         spec.limits.execution_timeout_max_secs.to_string(),
     );
+    if let Some(mb) = spec.limits.heap_memory_default_mb {
+        flag("heap-memory-default", mb.to_string());
+    }
+    if let Some(secs) = spec.limits.execution_timeout_default_secs {
+        flag("execution-timeout-default", secs.to_string());
+    }
     if let Some(n) = spec.limits.max_concurrent_executions {
         flag("max-concurrent-executions", n.to_string());
     }
@@ -205,5 +211,19 @@ mod tests {
         let args = executor_args(&c, &settings(), false).unwrap();
         assert_eq!(value_of(&args, "--directory-path"), Some(HEAP_DIR));
         assert!(value_of(&args, "--wasm-config").is_none());
+        assert!(value_of(&args, "--heap-memory-default").is_none());
+        assert!(value_of(&args, "--execution-timeout-default").is_none());
+    }
+
+    #[test]
+    fn limit_defaults_become_their_flags() {
+        let c = cluster_from_yaml(
+            "name: d\nspec: {image: i, storage: {stateless: {}}, limits: {heapMemoryMaxMb: 32, heapMemoryDefaultMb: 8, executionTimeoutMaxSecs: 120, executionTimeoutDefaultSecs: 10}}",
+        );
+        let args = executor_args(&c, &settings(), false).unwrap();
+        assert_eq!(value_of(&args, "--heap-memory-max"), Some("32"));
+        assert_eq!(value_of(&args, "--heap-memory-default"), Some("8"));
+        assert_eq!(value_of(&args, "--execution-timeout"), Some("120"));
+        assert_eq!(value_of(&args, "--execution-timeout-default"), Some("10"));
     }
 }

@@ -25,7 +25,8 @@ use super::context::Context;
 use super::error::Error;
 use super::modules;
 use super::naming::{CONFIG_HASH_ANNOTATION, FINALIZER, Names};
-use super::render::{ModuleInput, render};
+use super::render::{ModuleInput, render_with_secrets};
+use super::secrets;
 use super::status::{Observed, cluster_conditions, is_true};
 
 /// Resource kind, for metrics.
@@ -207,7 +208,9 @@ async fn converge(
     if !pending.is_empty() {
         info!(cluster = %names.base, modules = ?pending, "selected modules not verified yet; rolling out without them");
     }
-    let desired = render(cluster, &modules, &ctx.settings)?;
+    let secret_refs = secrets::referenced(cluster, &modules);
+    let secrets_digest = secrets::digest(&ctx.client, &names.namespace, &secret_refs).await?;
+    let desired = render_with_secrets(cluster, &modules, &ctx.settings, &secrets_digest)?;
     let current = before
         .and_then(|s| s.spec.as_ref())
         .and_then(|s| s.replicas)

@@ -21,7 +21,14 @@ pub fn fetch_secret_path(key_ref: &KeyRef) -> String {
     format!("{FETCH_SECRETS_DIR}/{}/{}", key_ref.name, key_ref.key)
 }
 
-/// Directory in the pod where a ConfigMap/Secret module is mounted.
+/// File names of a signed S3 module's credentials inside its directory.
+pub const S3_ACCESS_KEY_FILE: &str = "access-key-id";
+/// See [`S3_ACCESS_KEY_FILE`].
+pub const S3_SECRET_KEY_FILE: &str = "secret-access-key";
+/// See [`S3_ACCESS_KEY_FILE`].
+pub const S3_SESSION_TOKEN_FILE: &str = "session-token";
+
+/// Directory in the pod where a ConfigMap/Secret module (or S3 credentials) is mounted.
 pub fn module_dir(module: &ModuleInput) -> String {
     format!("{WASM_DIR}/{}", module.name)
 }
@@ -32,6 +39,22 @@ pub fn wasm_config(modules: &[ModuleInput]) -> Value {
     for m in modules {
         let entry = match &m.bytes {
             ModuleBytes::Url(url) => json!({"url": url, "sha256": m.sha256}),
+            ModuleBytes::SignedS3 {
+                url,
+                region,
+                credentials,
+            } => {
+                let dir = module_dir(m);
+                let mut s3 = json!({
+                    "region": region,
+                    "access_key_id_file": format!("{dir}/{S3_ACCESS_KEY_FILE}"),
+                    "secret_access_key_file": format!("{dir}/{S3_SECRET_KEY_FILE}"),
+                });
+                if credentials.session_token_key.is_some() {
+                    s3["session_token_file"] = json!(format!("{dir}/{S3_SESSION_TOKEN_FILE}"));
+                }
+                json!({"url": url, "sha256": m.sha256, "s3": s3})
+            }
             ModuleBytes::ConfigMap { .. } | ModuleBytes::Secret { .. } => {
                 json!(format!("{}/{MODULE_FILE}", module_dir(m)))
             }

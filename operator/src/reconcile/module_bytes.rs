@@ -1,5 +1,5 @@
 //! Getting a WasmModule's bytes and checking them: from a ConfigMap/Secret key through the
-//! API, or over HTTP(S) (URL and public S3 sources) with a size cap; then the digest and a
+//! API, or over HTTP(S) (URL and S3 sources, S3 signed when it has credentials) with a size cap; then the digest and a
 //! full wasmparser validation, which also yields the export list shown in status.
 
 use std::time::Duration;
@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 use wasmparser::{ExternalKind, Parser, Payload, Validator};
 
 use crate::crd::wasm_module::WasmSource;
+
+use super::module_s3::{credentials, object_url, region, s3_error, signed_get_headers};
 
 /// Largest module the operator downloads or reads (SQLite compiled to WASM is ~1.5 MB).
 pub const MAX_MODULE_BYTES: usize = 64 << 20;
@@ -49,6 +51,16 @@ pub enum ModuleError {
         /// Cause.
         reason: String,
     },
+    /// The store refused the request (credentials, permissions).
+    #[error(
+        "{url} refused the request: {reason}; check the credentials Secret and the bucket policy"
+    )]
+    Denied {
+        /// URL.
+        url: String,
+        /// The store's error code and message.
+        reason: String,
+    },
     /// Too large.
     #[error("the module is larger than {MAX_MODULE_BYTES} bytes; the operator refuses it")]
     TooLarge,
@@ -74,6 +86,7 @@ impl ModuleError {
             Self::SourceMissing { .. } => "SourceMissing",
             Self::Api(_) => "SourceUnavailable",
             Self::Download { .. } => "DownloadFailed",
+            Self::Denied { .. } => "AccessDenied",
             Self::TooLarge => "TooLarge",
             Self::DigestMismatch { .. } => "DigestMismatch",
             Self::Invalid(_) => "InvalidModule",
@@ -82,7 +95,11 @@ impl ModuleError {
 
     /// Whether retrying soon may help (transient) rather than waiting for a spec change.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Api(_) | Self::Download { .. })
+        // A denial may clear when the Secret is fixed; the Secret watch usually comes first.
+        matches!(
+            self,
+            Self::Api(_) | Self::Download { .. } | Self::Denied { .. }
+        )
     }
 }
 
@@ -126,29 +143,36 @@ pub fn verify(bytes: &[u8], expected: Option<&str>) -> Result<Verified, ModuleEr
     })
 }
 
-/// The URL an S3 source is read from (path-style, anonymous).
-pub fn s3_url(endpoint: &str, bucket: &str, key: &str) -> String {
-    format!(
-        "{}/{bucket}/{}",
-        endpoint.trim_end_matches('/'),
-        key.trim_start_matches('/')
-    )
-}
-
-/// Downloads `url` with a timeout and the size cap.
-pub async fn download(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, ModuleError> {
+/// Downloads `url` with a timeout and the size cap, sending `headers` (a signature).
+pub async fn download(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &[(String, String)],
+) -> Result<Vec<u8>, ModuleError> {
     let fail = |reason: String| ModuleError::Download {
         url: url.into(),
         reason,
     };
-    let mut resp = http
-        .get(url)
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    if !resp.status().is_success() {
-        return Err(fail(format!("HTTP {}", resp.status())));
+    let mut request = http.get(url).timeout(Duration::from_secs(30));
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let mut resp = request.send().await.map_err(|e| fail(e.to_string()))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.text().await.unwrap_or_default();
+        let detail = s3_error(&body)
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        let reason = format!("HTTP {status}{detail}");
+        return Err(if matches!(status.as_u16(), 401 | 403) {
+            ModuleError::Denied {
+                url: url.into(),
+                reason,
+            }
+        } else {
+            fail(reason)
+        });
     }
     let mut bytes = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| fail(e.to_string()))? {
@@ -206,11 +230,18 @@ pub async fn fetch(
         return Ok((bytes, s.sha256.clone()));
     }
     if let Some(u) = &source.url {
-        return Ok((download(http, &u.url).await?, Some(u.sha256.clone())));
+        return Ok((download(http, &u.url, &[]).await?, Some(u.sha256.clone())));
     }
     if let Some(s3) = &source.s3 {
-        let url = s3_url(&s3.endpoint, &s3.bucket, &s3.key);
-        return Ok((download(http, &url).await?, Some(s3.sha256.clone())));
+        let url = object_url(s3);
+        let headers = match credentials(client, ns, s3).await? {
+            Some(creds) => signed_get_headers(&url, region(s3), &creds)?,
+            None => Vec::new(),
+        };
+        return Ok((
+            download(http, &url, &headers).await?,
+            Some(s3.sha256.clone()),
+        ));
     }
     Err(ModuleError::Invalid("spec.source names no source".into()))
 }
@@ -251,13 +282,5 @@ mod tests {
         assert_eq!(err.metric_label(), "InvalidModule");
         let err = verify(b"not wasm at all", None).unwrap_err();
         assert_eq!(err.metric_label(), "InvalidModule");
-    }
-
-    #[test]
-    fn s3_sources_read_path_style() {
-        assert_eq!(
-            s3_url("http://minio:9000/", "mods", "/a/b.wasm"),
-            "http://minio:9000/mods/a/b.wasm"
-        );
     }
 }

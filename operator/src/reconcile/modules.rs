@@ -10,7 +10,7 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::crd::{McpV8Cluster, WasmModule};
 
-use super::module_bytes::s3_url;
+use super::module_s3::{object_url, region};
 use super::render::{ModuleBytes, ModuleInput};
 
 /// Whether `selector` selects a module with `labels` (an unparsable selector selects none).
@@ -49,7 +49,14 @@ pub fn module_input(module: &WasmModule) -> Option<ModuleInput> {
         ModuleBytes::Url(u.url.clone())
     } else {
         let s3 = src.s3.as_ref()?;
-        ModuleBytes::Url(s3_url(&s3.endpoint, &s3.bucket, &s3.key))
+        match &s3.credentials_secret {
+            Some(credentials) => ModuleBytes::SignedS3 {
+                url: object_url(s3),
+                region: region(s3).to_string(),
+                credentials: credentials.clone(),
+            },
+            None => ModuleBytes::Url(object_url(s3)),
+        }
     };
     Some(ModuleInput {
         name: module.name_any(),

@@ -11,6 +11,7 @@ use kube::Resource;
 use sha2::{Digest, Sha256};
 
 use crate::crd::McpV8Cluster;
+use crate::crd::cluster::S3Credentials;
 use crate::quantity::QuantityError;
 
 use super::naming::Names;
@@ -53,6 +54,16 @@ pub enum ModuleBytes {
     },
     /// Fetched by the executor at startup and checked against the digest.
     Url(String),
+    /// Fetched by the executor at startup with a SigV4-signed GET; the credentials Secret's
+    /// keys are mounted as files in the module's directory.
+    SignedS3 {
+        /// Object URL.
+        url: String,
+        /// Signing region.
+        region: String,
+        /// Where the credentials are.
+        credentials: S3Credentials,
+    },
 }
 
 /// A verified WasmModule selected by the cluster.
@@ -139,6 +150,17 @@ pub fn render(
     modules: &[ModuleInput],
     settings: &Settings,
 ) -> Result<Rendered, RenderError> {
+    render_with_secrets(cluster, modules, settings, "")
+}
+
+/// [`render`], with the digest of the referenced Secrets' values (see
+/// [`super::secrets::digest`]) folded into the pod template's config hash.
+pub fn render_with_secrets(
+    cluster: &McpV8Cluster,
+    modules: &[ModuleInput],
+    settings: &Settings,
+    secrets_digest: &str,
+) -> Result<Rendered, RenderError> {
     let mut modules = modules.to_vec();
     modules.sort_by(|a, b| a.name.cmp(&b.name));
     let mut seen = std::collections::BTreeMap::new();
@@ -153,7 +175,7 @@ pub fn render(
     }
     let config = configmap::render(cluster, &modules);
     let args = args::executor_args(cluster, settings, !modules.is_empty())?;
-    let hash = config_hash(&args, &config, &modules);
+    let hash = config_hash(&args, &config, &modules, secrets_digest);
     Ok(Rendered {
         service_account: serviceaccount::render(cluster),
         headless: services::headless(cluster),
@@ -166,10 +188,18 @@ pub fn render(
 }
 
 /// Hash over everything a pod reads at startup that is not in its own template: the
-/// ConfigMap contents and the module digests (a module changing behind the same URL or
-/// ConfigMap key must still roll the pods). The args are included for good measure.
-fn config_hash(args: &[String], config: &ConfigMap, modules: &[ModuleInput]) -> String {
+/// ConfigMap contents, the module digests (a module changing behind the same URL or
+/// ConfigMap key must still roll the pods) and the values of the referenced Secrets. The
+/// args are included for good measure.
+fn config_hash(
+    args: &[String],
+    config: &ConfigMap,
+    modules: &[ModuleInput],
+    secrets_digest: &str,
+) -> String {
     let mut h = Sha256::new();
+    h.update(secrets_digest.as_bytes());
+    h.update([0]);
     for a in args {
         h.update(a.as_bytes());
         h.update([0]);

@@ -15,7 +15,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use crate::crd::McpV8Cluster;
 
 use super::args::{AUTH_FILE, CLUSTER_SECRET_FILE};
-use super::configmap::{MODULE_FILE, module_dir};
+use super::configmap::{
+    MODULE_FILE, S3_ACCESS_KEY_FILE, S3_SECRET_KEY_FILE, S3_SESSION_TOKEN_FILE, module_dir,
+};
 use super::naming::{
     AUTH_DIR, CACHE_DIR, CLUSTER_SECRET_DIR, CONFIG_DIR, DATA_DIR, FETCH_SECRETS_DIR, Names,
 };
@@ -203,6 +205,22 @@ pub fn pod_storage(cluster: &McpV8Cluster, modules: &[ModuleInput]) -> PodStorag
                 }),
                 ..Volume::default()
             },
+            ModuleBytes::SignedS3 { credentials, .. } => {
+                let mut items = vec![
+                    (
+                        credentials.access_key_id_key.clone(),
+                        S3_ACCESS_KEY_FILE.into(),
+                    ),
+                    (
+                        credentials.secret_access_key_key.clone(),
+                        S3_SECRET_KEY_FILE.into(),
+                    ),
+                ];
+                if let Some(key) = &credentials.session_token_key {
+                    items.push((key.clone(), S3_SESSION_TOKEN_FILE.into()));
+                }
+                secret_volume(&name, &credentials.name, items)
+            }
             ModuleBytes::Url(_) => continue,
         };
         out.add(volume, &module_dir(m));
@@ -257,6 +275,9 @@ pub fn env(cluster: &McpV8Cluster) -> Vec<EnvVar> {
                 &creds.name,
                 &creds.secret_access_key_key,
             ));
+            if let Some(key) = &creds.session_token_key {
+                env.push(secret_env("AWS_SESSION_TOKEN", &creds.name, key));
+            }
         }
         if let Some(region) = &s3.region {
             env.push(EnvVar {

@@ -62,6 +62,7 @@ async fn module_changes_flow_through_the_controllers_to_the_cluster() {
     let run = tokio::spawn(controller::run(
         h.client.clone(),
         h.ctx.clone(),
+        None,
         async move {
             let _ = stop_rx.await;
         },

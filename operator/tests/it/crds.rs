@@ -103,6 +103,14 @@ fn cel_rules_reject_what_the_schema_cannot() {
             json!({"image": "i", "storage": {"stateless": {}}, "fetch": {"opaUrl": "http://opa:8181", "headerRules": [{"host": "h", "headers": [{"name": "A", "value": "v", "secretKeyRef": {"name": "s", "key": "k"}}]}]}}),
             "exactly one of value or secretKeyRef",
         ),
+        (
+            json!({"image": "i", "storage": {"stateless": {}}, "limits": {"heapMemoryMaxMb": 16, "heapMemoryDefaultMb": 32}}),
+            "heapMemoryDefaultMb must not exceed",
+        ),
+        (
+            json!({"image": "i", "storage": {"stateless": {}}, "limits": {"executionTimeoutDefaultSecs": 60}}),
+            "executionTimeoutDefaultSecs must not exceed",
+        ),
     ];
     for (spec, message) in cases {
         let errors = cel_errors(&cluster(&spec));
@@ -115,6 +123,7 @@ fn cel_rules_reject_what_the_schema_cannot() {
     for spec in [
         json!({"image": "i", "replicas": 1, "storage": {"stateless": {}}, "raft": {"clusterSecret": {"name": "s", "key": "k"}}}),
         json!({"image": "i", "replicas": 2, "storage": {"s3": {"bucket": "bkt"}}}),
+        json!({"image": "i", "storage": {"stateless": {}}, "limits": {"heapMemoryMaxMb": 16, "heapMemoryDefaultMb": 16, "executionTimeoutDefaultSecs": 30}}),
     ] {
         assert_eq!(cel_errors(&cluster(&spec)), "", "{spec}");
     }

@@ -12,4 +12,7 @@ mod endpoints;
 mod fixtures;
 mod leader_flows;
 mod module_flows;
+mod moto;
+mod s3_modules;
+mod secret_flows;
 mod validate;
