@@ -99,8 +99,8 @@ fn rendered_examples() -> Vec<(String, Value)> {
         if file == "modules.yaml" {
             assert_eq!(
                 inputs.len(),
-                2,
-                "the example cluster selects both example modules"
+                3,
+                "the example cluster selects all three example modules"
             );
         }
         let r = render(&cluster, &inputs, &Settings::default()).expect("example renders");
