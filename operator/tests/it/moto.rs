@@ -19,11 +19,21 @@ const SETUP_REQUESTS: &str = "3";
 pub struct Moto {
     pub endpoint: String,
     child: Child,
-    _stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
 }
 
 impl Drop for Moto {
+    /// Closing stdin makes the supervisor kill moto and exit; killing the supervisor
+    /// instead would orphan moto, so it is only the fallback.
     fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -85,7 +95,7 @@ impl Moto {
         Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
             child,
-            _stdin: stdin,
+            stdin: Some(stdin),
         }
     }
 
