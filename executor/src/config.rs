@@ -79,6 +79,12 @@ pub struct ServerArgs {
     )]
     pub allowed_hosts: Vec<String>,
 
+    /// JSON file `{"<token>": "<principal>"}`: every request except the probes must
+    /// carry `Authorization: Bearer <token>`, and sees only its principal's sessions,
+    /// executions and tags. Re-read when it changes
+    #[arg(long, env = "MCP_V8_AUTH_TOKENS_FILE", value_name = "FILE")]
+    pub auth_tokens_file: Option<PathBuf>,
+
     /// Browser Origins accepted besides those on an allowed host, comma-separated
     /// (e.g. https://app.example.com; `*` for any)
     #[arg(long, env = "MCP_V8_ALLOWED_ORIGINS", value_delimiter = ',')]

@@ -101,6 +101,12 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
         allowed_hosts: s.allowed_hosts.clone(),
         allowed_origins: s.allowed_origins.clone(),
         max_body_bytes: usize::try_from(s.max_request_body).unwrap_or(usize::MAX),
+        tokens: s
+            .auth_tokens_file
+            .as_deref()
+            .map(crate::http::auth::Tokens::watch)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
     };
     let shutdown = CancellationToken::new();
     let app = crate::http::router(

@@ -13,7 +13,15 @@ use mcp_v8_cluster::OutputQuery;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::Principal;
 use crate::executions::{ExecError, Executions, RunSpec};
+
+/// The caller's principal when authentication is on.
+type Caller = Option<axum::Extension<Principal>>;
+
+fn owner(caller: &Caller) -> Option<&str> {
+    caller.as_ref().map(|p| p.0.0.as_str())
+}
 
 /// The longest a synchronous `/api/exec` waits: the longest timeout plus slack for
 /// queueing and saving the heap.
@@ -63,6 +71,7 @@ pub struct ExecParams {
 /// `{execution_id}` with `?async=true`.
 pub async fn exec(
     State(exec): State<Arc<Executions>>,
+    caller: Caller,
     params: Result<Query<ExecParams>, axum::extract::rejection::QueryRejection>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -76,7 +85,7 @@ pub async fn exec(
             session: body.session,
             heap_memory_max_mb: body.heap_memory_max_mb,
             execution_timeout_secs: body.execution_timeout_secs,
-            owner: None,
+            owner: owner(&caller).map(str::to_owned),
         })
         .await?;
     if params.is_async {
@@ -94,25 +103,28 @@ pub async fn exec(
 
 pub async fn get(
     State(exec): State<Arc<Executions>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(exec.get(&id, None).await?))
+    Ok(Json(exec.get(&id, owner(&caller)).await?))
 }
 
 pub async fn output(
     State(exec): State<Arc<Executions>>,
+    caller: Caller,
     Path(id): Path<String>,
     query: Result<Query<OutputQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| bad_request(e.body_text()))?;
-    Ok(Json(exec.output(&id, &q, None).await?))
+    Ok(Json(exec.output(&id, &q, owner(&caller)).await?))
 }
 
 pub async fn cancel(
     State(exec): State<Arc<Executions>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(exec.cancel(&id, None).await?))
+    Ok(Json(exec.cancel(&id, owner(&caller)).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,10 +135,13 @@ pub struct ListParams {
 
 pub async fn list(
     State(exec): State<Arc<Executions>>,
+    caller: Caller,
     query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| bad_request(e.body_text()))?;
-    let list = exec.list(q.status.as_deref(), q.limit, None).await?;
+    let list = exec
+        .list(q.status.as_deref(), q.limit, owner(&caller))
+        .await?;
     Ok(Json(json!({ "executions": list })))
 }
 

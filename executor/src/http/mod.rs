@@ -4,6 +4,7 @@
 //! and a request body limit.
 
 pub mod api;
+pub mod auth;
 pub mod guard;
 mod jsonrpc;
 pub mod sse;
@@ -34,6 +35,8 @@ pub struct HttpConfig {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Bearer tokens, when authentication is on.
+    pub tokens: Option<Arc<auth::Tokens>>,
 }
 
 /// The whole HTTP surface of one executor.
@@ -85,7 +88,14 @@ pub fn router(
         app = app.merge(meta);
     }
     let guard = Arc::new(Guard::new(&config.allowed_hosts, &config.allowed_origins));
-    app.layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(axum::middleware::map_response(jsonrpc::json_413))
-        .layer(axum::middleware::from_fn_with_state(guard, guard::layer))
+    let mut app = app
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::map_response(jsonrpc::json_413));
+    if let Some(tokens) = &config.tokens {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            tokens.clone(),
+            auth::layer,
+        ));
+    }
+    app.layer(axum::middleware::from_fn_with_state(guard, guard::layer))
 }

@@ -59,6 +59,7 @@ impl Drop for Registration {
 
 pub async fn open(
     State(state): State<SseState>,
+    caller: Option<axum::Extension<super::auth::Principal>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (inbox_tx, inbox_rx) = mpsc::channel::<ClientJsonRpcMessage>(INBOX);
@@ -68,7 +69,8 @@ pub async fn open(
         .lock()
         .expect("sse sessions")
         .insert(id.clone(), inbox_tx);
-    let server = state.server.connection();
+    // The stream's principal owns the whole session.
+    let server = state.server.connection_for(caller.map(|p| p.0.0));
     tokio::spawn(async move {
         let transport = (PollSender::new(out_tx), ReceiverStream::new(inbox_rx));
         match server.serve(transport).await {

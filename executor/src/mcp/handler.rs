@@ -35,6 +35,8 @@ or by naming a `session`.";
 pub struct McpServer {
     shared: Arc<Shared>,
     level: Arc<AtomicU8>,
+    /// The principal a connection is bound to (legacy SSE: the one that opened it).
+    owner: Option<String>,
 }
 
 struct Shared {
@@ -59,15 +61,33 @@ impl McpServer {
                 instructions,
             }),
             level: Arc::new(AtomicU8::new(level_rank(LoggingLevel::Info))),
+            owner: None,
         }
     }
 
     /// A handler for a new connection, sharing the service but not the log level.
     pub fn connection(&self) -> Self {
+        self.connection_for(None)
+    }
+
+    /// A connection bound to `owner` for all its calls.
+    pub fn connection_for(&self, owner: Option<String>) -> Self {
         Self {
             shared: self.shared.clone(),
             level: Arc::new(AtomicU8::new(level_rank(LoggingLevel::Info))),
+            owner,
         }
+    }
+
+    /// The caller: the connection's principal, or the one authenticated on this HTTP
+    /// request (Streamable HTTP).
+    fn caller(&self, ctx: &RequestContext<RoleServer>) -> Option<String> {
+        self.owner.clone().or_else(|| {
+            ctx.extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|p| p.extensions.get::<crate::http::auth::Principal>())
+                .map(|p| p.0.clone())
+        })
     }
 
     async fn dispatch(
@@ -77,10 +97,11 @@ impl McpServer {
         ctx: &RequestContext<RoleServer>,
     ) -> Result<Result<Value, String>, ErrorData> {
         let exec = &self.shared.exec;
-        let owner: Option<&str> = None;
+        let caller = self.caller(ctx);
+        let owner = caller.as_deref();
         let out = match name {
             "run_js" => match parse::<RunJs>(name, args) {
-                Ok(a) => self.run_js(a, ctx).await,
+                Ok(a) => self.run_js(a, owner, ctx).await,
                 Err(e) => return Ok(Err(e)),
             },
             "get_execution" => {
@@ -175,7 +196,12 @@ impl McpServer {
         Ok(out)
     }
 
-    async fn run_js(&self, a: RunJs, ctx: &RequestContext<RoleServer>) -> Result<Value, String> {
+    async fn run_js(
+        &self,
+        a: RunJs,
+        owner: Option<&str>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Value, String> {
         if let Some(w) = a.wait_ms.filter(|w| *w > MAX_WAIT_MS) {
             return Err(format!(
                 "wait_ms must be between 0 and {MAX_WAIT_MS}, got {w}"
@@ -187,7 +213,7 @@ impl McpServer {
             session: a.session,
             heap_memory_max_mb: a.heap_memory_max_mb,
             execution_timeout_secs: a.execution_timeout_secs,
-            owner: None,
+            owner: owner.map(str::to_owned),
         };
         let started = self
             .shared

@@ -4,6 +4,7 @@
 mod harness;
 mod server;
 
+mod auth;
 mod cli;
 mod cluster;
 

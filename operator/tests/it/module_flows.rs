@@ -47,7 +47,8 @@ fn put_module(h: &Harness, name: &str, source: &Value) {
     );
 }
 
-fn ready(h: &Harness, name: &str) -> Value {
+/// The module's Ready condition (shared with the S3 module tests).
+pub fn ready(h: &Harness, name: &str) -> Value {
     let m = h.api.get(MODULES, name).unwrap();
     m["status"]["conditions"]
         .as_array()

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::fixtures::*;
-use super::module_flows::{ADD_WASM, sha};
+use super::module_flows::{ADD_WASM, ready, sha};
 use super::moto::Moto;
 
 fn put_s3_module(h: &Harness, name: &str, endpoint: &str, secret: &str) {
@@ -26,16 +26,6 @@ fn put_credentials(h: &Harness, name: &str, id: &str, key: &str) {
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS},
                "data": {"AWS_ACCESS_KEY_ID": base64(id), "AWS_SECRET_ACCESS_KEY": base64(key)}}),
     );
-}
-
-fn ready(h: &Harness, name: &str) -> Value {
-    h.api.get(MODULES, name).unwrap()["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .unwrap()
-        .clone()
 }
 
 #[tokio::test]
