@@ -9,6 +9,7 @@ pub mod executions;
 pub mod http;
 pub mod ipc;
 pub mod mcp;
+pub mod metrics;
 pub mod pool;
 pub mod registry;
 pub mod runner;

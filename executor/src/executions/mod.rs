@@ -46,6 +46,7 @@ pub struct Executions {
     forwarder: Option<ExecForwarder>,
     /// Set on SIGTERM: readiness fails so no new traffic arrives while runs finish.
     draining: std::sync::atomic::AtomicBool,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Executions {
@@ -61,6 +62,7 @@ impl Executions {
             meta,
             forwarder,
             draining: std::sync::atomic::AtomicBool::new(false),
+            metrics: crate::metrics::Metrics::new(),
         })
     }
 
@@ -83,6 +85,14 @@ impl Executions {
 
     /// Validates and queues a run; its record exists from now on.
     pub async fn start(self: &Arc<Self>, spec: RunSpec) -> Result<Started, ExecError> {
+        let started = self.start_run(spec).await;
+        if let Err(e) = &started {
+            self.metrics.refused(e.metric_label());
+        }
+        started
+    }
+
+    async fn start_run(self: &Arc<Self>, spec: RunSpec) -> Result<Started, ExecError> {
         if let Some(session) = &spec.session {
             mcp_v8_cluster::model::validate_name("session", session)?;
             if !self.runner.is_stateful() {
@@ -118,6 +128,7 @@ impl Executions {
         let (lines, _) = live.subscribe();
         let this = self.clone();
         let follow = Follow {
+            accepted: std::time::Instant::now(),
             id: id.clone(),
             live: live.clone(),
             session: spec.session.zip(log_code),
@@ -162,6 +173,11 @@ impl Executions {
                 ));
             }
         }
+        self.metrics.finished(
+            finished.status.as_str(),
+            self.runner.is_stateful(),
+            f.accepted.elapsed(),
+        );
         let mut record = f.live.record();
         record.status = ExecStatus::from(finished.status);
         record.result = finished.result;
@@ -289,6 +305,7 @@ pub struct Started {
 }
 
 struct Follow {
+    accepted: std::time::Instant,
     id: String,
     live: Arc<Live>,
     /// The session and the code to log when the run leaves a heap.

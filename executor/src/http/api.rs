@@ -176,3 +176,43 @@ pub async fn readyz(State(exec): State<Arc<Executions>>) -> Response {
     }
     Json(json!({ "status": "ready" })).into_response()
 }
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(exec): State<Arc<Executions>>) -> Response {
+    let pool = exec.runner().pool();
+    let text = exec
+        .metrics
+        .render(pool.queued(), pool.in_flight(), pool.worker_pids().len());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Counts every request by route template (never the raw path) and status.
+pub async fn count(
+    State(exec): State<Arc<Executions>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(
+            || {
+                if req.uri().path().starts_with("/mcp") {
+                    "/mcp".to_owned()
+                } else {
+                    "unmatched".to_owned()
+                }
+            },
+            |m| m.as_str().to_owned(),
+        );
+    let res = next.run(req).await;
+    exec.metrics.http(&route, res.status().as_u16());
+    res
+}

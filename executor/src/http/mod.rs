@@ -55,7 +55,8 @@ pub fn router(
         .route("/api/executions/{id}/cancel", post(api::cancel))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
-        .with_state(exec);
+        .route("/metrics", get(api::metrics))
+        .with_state(exec.clone());
     let transport = match config.transport {
         Transport::StreamableHttp => {
             let server = mcp.clone();
@@ -98,4 +99,5 @@ pub fn router(
         ));
     }
     app.layer(axum::middleware::from_fn_with_state(guard, guard::layer))
+        .layer(axum::middleware::from_fn_with_state(exec, api::count))
 }

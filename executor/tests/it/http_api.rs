@@ -34,6 +34,23 @@ async fn exec_returns_the_record_with_output_and_sessions_continue() {
     let (_, failed) = s.exec(json!({"code": "throw new TypeError('nope')"})).await;
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["error"], "TypeError: nope");
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", s.base))
+        .header("host", "10.1.2.3:8080")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "mcpv8_executions_total{mode=\"stateful\",status=\"completed\"} 3",
+        "mcpv8_executions_total{mode=\"stateful\",status=\"failed\"} 1",
+        "mcpv8_http_requests_total{route=\"/api/exec\",status=\"200\"} 4",
+        "mcpv8_execution_duration_seconds_count{mode=\"stateful\"} 4",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 }
 
 #[tokio::test]
@@ -83,7 +100,7 @@ async fn bad_input_gets_the_contract_codes_and_nothing_is_stored() {
     let (status, _) = s.exec(big).await;
     assert_eq!(status, 413);
     let r = client
-        .get(format!("{}/healthz", s.base))
+        .get(format!("{}/api/executions", s.base))
         .header("host", "evil.example")
         .send()
         .await

@@ -1,0 +1,143 @@
+//! The executor's Prometheus metrics (`GET /metrics`, text format). Labels are bounded:
+//! statuses, modes, route templates and error labels — never ids, code or session names.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    executions: IntCounterVec,
+    duration: HistogramVec,
+    refused: IntCounterVec,
+    http: IntCounterVec,
+    queued: IntGauge,
+    running: IntGauge,
+    workers: IntGauge,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("static metric definition");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "mcpv8_execution_duration_seconds",
+                "Time from accepting a run to its record being final, by mode",
+            )
+            .buckets(vec![
+                0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                300.0,
+            ]),
+            &["mode"],
+        )
+        .expect("static metric definition");
+        registry
+            .register(Box::new(duration.clone()))
+            .expect("unique metric");
+        Self {
+            executions: counter(
+                &registry,
+                "mcpv8_executions_total",
+                "Finished runs by final status and mode (stateless|stateful)",
+                &["status", "mode"],
+            ),
+            refused: counter(
+                &registry,
+                "mcpv8_runs_refused_total",
+                "Runs refused before they were queued, by reason",
+                &["reason"],
+            ),
+            http: counter(
+                &registry,
+                "mcpv8_http_requests_total",
+                "HTTP requests by route template and status code",
+                &["route", "status"],
+            ),
+            queued: gauge(&registry, "mcpv8_queued_runs", "Runs waiting for a worker"),
+            running: gauge(
+                &registry,
+                "mcpv8_running_runs",
+                "Runs executing in a worker",
+            ),
+            workers: gauge(&registry, "mcpv8_workers", "Live worker processes"),
+            duration,
+            registry,
+        }
+    }
+
+    pub fn finished(&self, status: &str, stateful: bool, took: Duration) {
+        let mode = if stateful { "stateful" } else { "stateless" };
+        self.executions.with_label_values(&[status, mode]).inc();
+        self.duration
+            .with_label_values(&[mode])
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn refused(&self, reason: &str) {
+        self.refused.with_label_values(&[reason]).inc();
+    }
+
+    pub fn http(&self, route: &str, status: u16) {
+        self.http
+            .with_label_values(&[route, &status.to_string()])
+            .inc();
+    }
+
+    /// The text exposition, with the pool gauges read now.
+    pub fn render(&self, queued: usize, running: usize, workers: usize) -> String {
+        let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.queued.set(as_i64(queued));
+        self.running.set(as_i64(running));
+        self.workers.set(as_i64(workers));
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_bounded_series() {
+        let m = Metrics::new();
+        m.finished("completed", true, Duration::from_millis(30));
+        m.refused("busy");
+        m.http("/api/exec", 200);
+        let text = m.render(2, 1, 2);
+        for line in [
+            "mcpv8_executions_total{mode=\"stateful\",status=\"completed\"} 1",
+            "mcpv8_runs_refused_total{reason=\"busy\"} 1",
+            "mcpv8_http_requests_total{route=\"/api/exec\",status=\"200\"} 1",
+            "mcpv8_queued_runs 2",
+            "mcpv8_workers 2",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+}
