@@ -7,6 +7,7 @@ mod server;
 mod auth;
 mod cli;
 mod cluster;
+mod etcd_backend;
 
 mod errors;
 mod globals;
