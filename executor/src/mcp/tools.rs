@@ -112,7 +112,7 @@ a snapshot id; pass it as `heap` to continue from that state (chain heaps run af
 and omit `heap` to continue the session's latest heap automatically. Without either, the run starts from a fresh heap. \
 Limits: heap_memory_max_mb and execution_timeout_secs cannot exceed the server's maxima (out-of-range values are refused); \
 a run that exceeds them ends failed (heap limit) or timed_out. Statuses: queued, running, completed, failed, cancelled, timed_out. \
-Web APIs available: console, fetch (if the server allows it), URL, TextEncoder/Decoder, atob/btoa, timers, crypto.getRandomValues, WebAssembly.";
+Globals: console, setTimeout/setInterval, URL, URLSearchParams, TextEncoder/TextDecoder, atob/btoa, crypto.getRandomValues, performance.now, structuredClone, WebAssembly; no network, file system or process access.";
 
 const STATEFUL_NOTE: &str = " (Stateful servers only.)";
 
