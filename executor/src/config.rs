@@ -31,6 +31,9 @@ pub struct Cli {
     #[command(flatten)]
     pub cluster: ClusterArgs,
 
+    #[command(flatten)]
+    pub io: crate::io::args::IoArgs,
+
     /// Log filter (tracing EnvFilter syntax), logs go to stderr [default: info; warn for exec]
     #[arg(long, env = "MCP_V8_LOG", global = true)]
     pub log: Option<String>,
@@ -155,6 +158,8 @@ pub enum Command {
         snapshotting: bool,
         #[arg(long, default_value_t = 512)]
         recycle_above_mb: u64,
+        #[arg(long)]
+        io_config: Option<PathBuf>,
     },
     /// Internal: build the startup snapshot (started by the server)
     #[command(name = "__snapshot", hide = true)]

@@ -7,6 +7,7 @@ pub mod config;
 pub mod engine;
 pub mod executions;
 pub mod http;
+pub mod io;
 pub mod ipc;
 pub mod mcp;
 pub mod metrics;

@@ -30,8 +30,14 @@ fn main() -> ExitCode {
             startup_snapshot,
             snapshotting,
             recycle_above_mb,
-        }) => mcp_v8::worker::main(*snapshotting, startup_snapshot, *recycle_above_mb)
-            .map(|()| ExitCode::SUCCESS),
+            io_config,
+        }) => mcp_v8::worker::main(
+            *snapshotting,
+            startup_snapshot,
+            *recycle_above_mb,
+            io_config.as_deref(),
+        )
+        .map(|()| ExitCode::SUCCESS),
         Some(Command::Snapshot {
             out,
             webassembly_global,
@@ -75,6 +81,10 @@ fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
             stateful: !matches!(store_config, StoreConfig::Stateless),
             worker_exe: std::env::current_exe()?,
             recycle_above_mb: cli.engine.worker_recycle_mb,
+            io: cli
+                .io
+                .resolve(&cli.server.session_db_path)
+                .map_err(anyhow::Error::msg)?,
         })
         .await?;
         let runner = Runner::new(pool, store, cli.engine.clone());

@@ -48,6 +48,10 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
         stateful: !matches!(store_config, StoreConfig::Stateless),
         worker_exe: std::env::current_exe()?,
         recycle_above_mb: cli.engine.worker_recycle_mb,
+        io: cli
+            .io
+            .resolve(&s.session_db_path)
+            .map_err(anyhow::Error::msg)?,
     })
     .await?;
     let runner = Runner::new(pool, store, cli.engine.clone());

@@ -54,12 +54,17 @@ pub fn main(
     snapshotting: bool,
     startup_snapshot: &std::path::Path,
     recycle_above_mb: u64,
+    io_config: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let recycle_above = recycle_above_mb << 20;
     let out: Writer = Arc::new(Mutex::new(BufWriter::new(protocol_stdout()?)));
     deno_core::v8_set_flags(vec!["mcp-v8".into(), ENGINE_FLAGS.into()]);
     let startup = std::fs::read(startup_snapshot)?;
-    let engine = Engine::new(snapshotting, startup)?;
+    let io = match io_config {
+        Some(path) => serde_json::from_slice(&std::fs::read(path)?)?,
+        None => crate::io::IoConfig::default(),
+    };
+    let engine = Engine::new(snapshotting, startup, &io)?;
     warm_up(&engine);
     let fingerprint = snapshot::fingerprint(if snapshotting {
         "snapshotting"

@@ -5,6 +5,9 @@
 ((globalThis) => {
   "use strict";
   const core = globalThis.Deno.core;
+  // io.js ran first and left the installer of the controlled-I/O globals here.
+  const installIo = globalThis.__mcpV8Io;
+  delete globalThis.__mcpV8Io;
   const {
     op_mcp_console,
     op_mcp_random_fill,
@@ -390,7 +393,7 @@
   // The only thing the engine needs from the heap; frozen and non-configurable so
   // user code can neither replace nor extend it.
   Object.defineProperty(globalThis, "__mcpV8", {
-    value: Object.freeze({ formatResult, reseed }),
+    value: Object.freeze({ formatResult, reseed, installIo }),
     writable: false,
     configurable: false,
     enumerable: false,

@@ -29,6 +29,8 @@ pub struct StopFlag {
     reason: Mutex<Option<Stop>>,
     isolate: Mutex<Option<v8::IsolateHandle>>,
     hook: Mutex<Option<StopHook>>,
+    /// Wakes an event loop idling on I/O or timers, which termination alone cannot.
+    wake: tokio::sync::Notify,
 }
 
 /// Told the first reason a run is stopped for.
@@ -72,6 +74,20 @@ impl StopFlag {
             && let Some(handle) = slot.as_ref()
         {
             handle.terminate_execution();
+        }
+        self.wake.notify_waiters();
+    }
+
+    /// Resolves once the run is stopped.
+    pub async fn stopped(&self) {
+        loop {
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.reason().is_some() {
+                return;
+            }
+            notified.await;
         }
     }
 

@@ -1,16 +1,24 @@
-//! Where `import` may load modules from. This engine resolves `data:` URL modules
-//! (self-contained, no I/O); every other scheme is refused with a message naming it.
-//! Remote imports through an allow-list belong to the controlled-I/O layer.
+//! Where `import` loads modules from: `data:` URLs decode in place (no I/O); every
+//! other specifier goes through the controlled-I/O module fetcher ([`Modules`]):
+//! `npm:`/`jsr:` mapped to the CDN, the host allow-list, size and time limits, the
+//! cache.
+
+use std::rc::Rc;
 
 use base64::Engine as _;
 use deno_core::error::ModuleLoaderError;
 use deno_core::{
     ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader, ModuleSource,
-    ModuleSourceCode, ModuleSpecifier, ModuleType, ResolutionKind, resolve_import,
+    ModuleSourceCode, ModuleSpecifier, ModuleType, ResolutionKind,
 };
 use deno_error::JsErrorBox;
 
-pub struct DataUrlLoader;
+use crate::io::module_cache::Kind;
+use crate::io::modules::Modules;
+
+pub struct Loader {
+    pub modules: Rc<Modules>,
+}
 
 /// Decodes the body of a `data:` URL (`data:[type][;base64],payload`).
 pub fn decode_data_url(url: &str) -> Result<String, String> {
@@ -26,14 +34,16 @@ pub fn decode_data_url(url: &str) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| "data: URL module is not UTF-8".to_owned())
 }
 
-impl ModuleLoader for DataUrlLoader {
+impl ModuleLoader for Loader {
     fn resolve(
         &self,
         specifier: &str,
         referrer: &str,
         _kind: ResolutionKind,
     ) -> Result<ModuleSpecifier, ModuleLoaderError> {
-        resolve_import(specifier, referrer).map_err(JsErrorBox::from_err)
+        self.modules
+            .resolve(specifier, referrer)
+            .map_err(JsErrorBox::generic)
     }
 
     fn load(
@@ -42,8 +52,8 @@ impl ModuleLoader for DataUrlLoader {
         _referrer: Option<&ModuleLoadReferrer>,
         _options: ModuleLoadOptions,
     ) -> ModuleLoadResponse {
-        let result = if specifier.scheme() == "data" {
-            decode_data_url(specifier.as_str())
+        if specifier.scheme() == "data" {
+            let result = decode_data_url(specifier.as_str())
                 .map(|code| {
                     ModuleSource::new(
                         ModuleType::JavaScript,
@@ -52,13 +62,29 @@ impl ModuleLoader for DataUrlLoader {
                         None,
                     )
                 })
-                .map_err(JsErrorBox::generic)
-        } else {
-            Err(JsErrorBox::generic(format!(
-                "importing '{specifier}' is not allowed: this server loads only data: URL modules"
-            )))
-        };
-        ModuleLoadResponse::Sync(result)
+                .map_err(JsErrorBox::generic);
+            return ModuleLoadResponse::Sync(result);
+        }
+        if let Err(e) = self.modules.check_allowed(specifier) {
+            return ModuleLoadResponse::Sync(Err(JsErrorBox::generic(e)));
+        }
+        let modules = self.modules.clone();
+        let asked = specifier.clone();
+        ModuleLoadResponse::Async(Box::pin(async move {
+            let loaded = modules.load(&asked).await.map_err(JsErrorBox::generic)?;
+            let found = ModuleSpecifier::parse(&loaded.final_url).map_err(JsErrorBox::from_err)?;
+            let kind = match loaded.kind {
+                Kind::JavaScript => ModuleType::JavaScript,
+                Kind::Json => ModuleType::Json,
+            };
+            Ok(ModuleSource::new_with_redirect(
+                kind,
+                ModuleSourceCode::String(loaded.code.clone().into()),
+                &asked,
+                &found,
+                None,
+            ))
+        }))
     }
 }
 

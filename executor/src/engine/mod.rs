@@ -5,6 +5,7 @@
 
 pub mod chain;
 pub mod host;
+pub mod io_ops;
 pub mod limits;
 pub mod loader;
 pub mod ops;
@@ -13,12 +14,16 @@ pub mod snapshot;
 pub mod transform;
 
 use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use deno_core::error::{CoreError, CoreErrorKind, JsError};
 use deno_core::{JsRuntime, PollEventLoopOptions, v8};
 
+use crate::io::IoConfig;
+use crate::io::modules::Modules;
 use crate::ipc::{Ending, RunLimits};
+use io_ops::Gates;
 use limits::{Stop, StopFlag};
 use ops::ConsoleSink;
 use runtime::Isolate;
@@ -54,15 +59,40 @@ pub struct Engine {
     snapshotting: bool,
     startup: &'static [u8],
     sources: Option<chain::StartupSources>,
+    modules: Rc<Modules>,
+    gates: Gates,
     rt: tokio::runtime::Runtime,
 }
 
 impl Engine {
     /// `startup` lives as long as the process (one per worker, never per run).
-    pub fn new(snapshotting: bool, startup: Vec<u8>) -> std::io::Result<Self> {
+    pub fn new(snapshotting: bool, startup: Vec<u8>, io: &IoConfig) -> std::io::Result<Self> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        let (modules, gates) = {
+            let _enter = rt.enter();
+            let modules = Modules::new(&io.modules).map_err(std::io::Error::other)?;
+            let fetch = io
+                .fetch
+                .as_ref()
+                .map(crate::io::fetch::Fetcher::new)
+                .transpose()
+                .map_err(std::io::Error::other)?;
+            let fs = io
+                .fs
+                .as_ref()
+                .map(crate::io::fs::Policy::compile)
+                .transpose()
+                .map_err(std::io::Error::other)?;
+            (
+                Rc::new(modules),
+                Gates {
+                    fetch: fetch.map(Rc::new),
+                    fs: fs.map(Rc::new),
+                },
+            )
+        };
         let sources = if snapshotting {
             Some(chain::StartupSources::from_startup(&startup).map_err(std::io::Error::other)?)
         } else {
@@ -72,6 +102,8 @@ impl Engine {
             snapshotting,
             startup: Box::leak(startup.into_boxed_slice()),
             sources,
+            modules,
+            gates,
             rt,
         })
     }
@@ -106,14 +138,16 @@ impl Engine {
             heap,
             limits.heap_bytes,
             stop,
+            self.modules.clone(),
         );
-        isolate
-            .js()
-            .op_state()
-            .borrow_mut()
-            .put(ConsoleSink::new(limits.max_output_bytes, console));
+        {
+            let state = isolate.js().op_state();
+            let mut state = state.borrow_mut();
+            state.put(ConsoleSink::new(limits.max_output_bytes, console));
+            state.put(self.gates.clone());
+        }
         let hidden = host::hide(isolate.js());
-        let outcome = self.evaluate(isolate.js(), script.source);
+        let outcome = self.evaluate(isolate.js(), script.source, stop);
         let outcome = match stop.reason() {
             Some(Stop::HeapLimit) => RunReport::failed(format!(
                 "RangeError: heap limit exceeded (the run used more than its {} MB; raise heap_memory_max_mb or use less memory)",
@@ -152,6 +186,7 @@ impl Engine {
             .op_state()
             .borrow_mut()
             .try_take::<ConsoleSink>();
+        isolate.js().op_state().borrow_mut().try_take::<Gates>();
         if let Err(e) = host::restore(isolate.js(), hidden) {
             return Some(Err(e));
         }
@@ -166,24 +201,44 @@ impl Engine {
         })
     }
 
-    fn evaluate(&self, js: &mut JsRuntime, source: String) -> Result<String, String> {
+    fn evaluate(
+        &self,
+        js: &mut JsRuntime,
+        source: String,
+        stop: &StopFlag,
+    ) -> Result<String, String> {
         call_helper(js, "reseed", None)?;
+        let bits = u8::from(self.gates.fetch.is_some()) | (u8::from(self.gates.fs.is_some()) << 1);
+        let bits = {
+            deno_core::scope!(scope, js);
+            let n: v8::Local<'_, v8::Value> = v8::Integer::new(scope, i32::from(bits)).into();
+            v8::Global::new(scope, n)
+        };
+        call_helper(js, "installIo", Some(&bits))?;
         let value = js
             .execute_script("<run>", source)
             .map_err(|e| js_error_line(&e))?;
         let value = self
             .rt
             .block_on(async {
-                let settled = js.resolve(value);
-                let v = js
-                    .with_event_loop_promise(settled, PollEventLoopOptions::default())
-                    .await?;
-                // Timers and promises the run left behind finish before the heap is
-                // captured, as a script's process would before exiting.
-                js.run_event_loop(PollEventLoopOptions::default()).await?;
-                Ok::<_, CoreError>(v)
+                let work = async {
+                    let settled = js.resolve(value);
+                    let v = js
+                        .with_event_loop_promise(settled, PollEventLoopOptions::default())
+                        .await?;
+                    // Timers and promises the run left behind finish before the heap
+                    // is captured, as a script's process would before exiting.
+                    js.run_event_loop(PollEventLoopOptions::default()).await?;
+                    Ok::<_, CoreError>(Some(v))
+                };
+                tokio::select! {
+                    r = work => r,
+                    // Stopped while waiting on I/O or a timer: the caller reports why.
+                    () = stop.stopped() => Ok(None),
+                }
             })
-            .map_err(|e| core_error_line(&e))?;
+            .map_err(|e| core_error_line(&e))?
+            .ok_or_else(|| "Error: execution terminated".to_owned())?;
         let text = call_helper(js, "formatResult", Some(&value))?;
         deno_core::scope!(scope, js);
         let local = v8::Local::new(scope, text);

@@ -255,6 +255,8 @@ deno_core::extension!(
         op_mcp_url_set,
         op_mcp_btoa,
         op_mcp_atob,
+        super::io_ops::op_mcp_fetch,
+        super::io_ops::op_mcp_fs,
     ],
-    js = [dir "src/engine", "bootstrap.js"],
+    js = [dir "src/engine", "io.js", "bootstrap.js"],
 );

@@ -9,9 +9,10 @@ use std::time::Instant;
 use deno_core::{JsRuntime, JsRuntimeForSnapshot, RuntimeOptions, v8};
 
 use super::limits::{Stop, StopFlag, counting_allocator};
-use super::loader::DataUrlLoader;
+use super::loader::Loader;
 use super::ops::{TimeOrigin, mcp_v8_runtime};
 use super::snapshot::{LeasedBlob, install_webassembly, wasm_external_references};
+use crate::io::modules::Modules;
 
 /// Our extension, with the external references snapshots of this engine need.
 fn extension() -> deno_core::Extension {
@@ -73,6 +74,7 @@ impl Isolate {
         heap: Option<Vec<u8>>,
         heap_bytes: usize,
         stop: &Arc<StopFlag>,
+        modules: Rc<Modules>,
     ) -> Self {
         let heap = heap.map(LeasedBlob::new);
         let blob = heap.as_ref().map_or(startup, LeasedBlob::as_static);
@@ -83,7 +85,7 @@ impl Isolate {
             extensions: vec![extension()],
             startup_snapshot: Some(blob),
             create_params: Some(params),
-            module_loader: Some(Rc::new(DataUrlLoader)),
+            module_loader: Some(Rc::new(Loader { modules })),
             ..Default::default()
         };
         let mut runtime = if snapshotting {

@@ -79,7 +79,17 @@ fn furthest(a: SyntaxError, b: SyntaxError) -> SyntaxError {
     }
 }
 
+/// Type-strips an imported TypeScript module (`.ts`, or `.tsx` whose syntax is
+/// parsed as TSX; JSX itself is not transformed).
+pub fn strip_module(code: &str, tsx: bool) -> Result<String, SyntaxError> {
+    swc_common::GLOBALS.set(&Default::default(), || strip_with(code, true, tsx))
+}
+
 fn strip(code: &str, module: bool) -> Result<String, SyntaxError> {
+    strip_with(code, module, false)
+}
+
+fn strip_with(code: &str, module: bool, tsx: bool) -> Result<String, SyntaxError> {
     let cm: Lrc<SourceMap> = Default::default();
     let collect = Collect::default();
     let handler = Handler::with_emitter(false, false, Box::new(collect.clone()));
@@ -87,7 +97,7 @@ fn strip(code: &str, module: bool) -> Result<String, SyntaxError> {
         module: Some(module),
         mode: Mode::StripOnly,
         parser: TsSyntax {
-            tsx: false,
+            tsx,
             decorators: true,
             ..Default::default()
         },

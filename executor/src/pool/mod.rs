@@ -30,6 +30,8 @@ pub struct PoolConfig {
     pub worker_exe: PathBuf,
     /// Workers whose memory stays this many MB above their start are replaced.
     pub recycle_above_mb: u64,
+    /// What runs may reach outside their isolate.
+    pub io: crate::io::IoConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +130,12 @@ impl Pool {
                 "the snapshot builder exited with {status}"
             )));
         }
+        // The directory is private to this user (0700); the file can hold header secrets.
+        let io_config = dir.path().join("io.json");
+        let io_json = serde_json::to_vec(&config.io)
+            .map_err(|e| PoolError::Startup(format!("I/O settings: {e}")))?;
+        std::fs::write(&io_config, io_json)
+            .map_err(|e| PoolError::Startup(format!("I/O settings: {e}")))?;
         let (tx, rx) = async_channel::unbounded::<Arc<Job>>();
         let in_flight = Arc::new(AtomicUsize::new(0));
         let pids = Arc::new(Mutex::new(vec![0; config.workers.max(1)]));
@@ -136,6 +144,7 @@ impl Pool {
             let pids = pids.clone();
             let exe = config.worker_exe.clone();
             let startup = startup.clone();
+            let io_config = io_config.clone();
             let in_flight = in_flight.clone();
             let stateful = config.stateful;
             let recycle = config.recycle_above_mb;
@@ -147,6 +156,7 @@ impl Pool {
                         stateful,
                         startup,
                         recycle,
+                        io_config,
                     },
                     rx,
                     in_flight,
@@ -237,6 +247,7 @@ struct Spawn {
     stateful: bool,
     startup: PathBuf,
     recycle: u64,
+    io_config: PathBuf,
 }
 
 async fn supervise(
@@ -251,24 +262,29 @@ async fn supervise(
         if rx.is_closed() {
             return;
         }
-        let mut proc =
-            match WorkerProcess::spawn(&spawn.exe, spawn.stateful, &spawn.startup, spawn.recycle)
-                .await
-            {
-                Ok(p) => {
-                    backoff = Duration::from_millis(100);
-                    p
+        let mut proc = match WorkerProcess::spawn(
+            &spawn.exe,
+            spawn.stateful,
+            &spawn.startup,
+            spawn.recycle,
+            &spawn.io_config,
+        )
+        .await
+        {
+            Ok(p) => {
+                backoff = Duration::from_millis(100);
+                p
+            }
+            Err(e) => {
+                tracing::error!(slot, error = %e, "worker start failed; retrying");
+                if rx.is_closed() {
+                    return;
                 }
-                Err(e) => {
-                    tracing::error!(slot, error = %e, "worker start failed; retrying");
-                    if rx.is_closed() {
-                        return;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            };
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
         tracing::debug!(slot, pid = proc.pid, "worker ready");
         if let Ok(mut p) = pids.lock() {
             p[slot] = proc.pid;
