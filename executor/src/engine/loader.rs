@@ -73,13 +73,30 @@ impl ModuleLoader for Loader {
         ModuleLoadResponse::Async(Box::pin(async move {
             let loaded = modules.load(&asked).await.map_err(JsErrorBox::generic)?;
             let found = ModuleSpecifier::parse(&loaded.final_url).map_err(JsErrorBox::from_err)?;
-            let kind = match loaded.kind {
-                Kind::JavaScript => ModuleType::JavaScript,
-                Kind::Json => ModuleType::Json,
+            let (kind, code) = match loaded.kind {
+                // A redirected module is served as a wrapper re-exporting the final
+                // URL rather than as deno_core's redirect alias, which its module
+                // map bookkeeping for snapshots does not expect.
+                Kind::JavaScript if found != asked => {
+                    let target =
+                        serde_json::to_string(found.as_str()).map_err(JsErrorBox::from_err)?;
+                    let mut code = format!("export * from {target};\n");
+                    if loaded.has_default {
+                        code.push_str(&format!("export {{ default }} from {target};\n"));
+                    }
+                    return Ok(ModuleSource::new(
+                        ModuleType::JavaScript,
+                        ModuleSourceCode::String(code.into()),
+                        &asked,
+                        None,
+                    ));
+                }
+                Kind::JavaScript => (ModuleType::JavaScript, loaded.code.clone()),
+                Kind::Json => (ModuleType::Json, loaded.code.clone()),
             };
             Ok(ModuleSource::new_with_redirect(
                 kind,
-                ModuleSourceCode::String(loaded.code.clone().into()),
+                ModuleSourceCode::String(code.into()),
                 &asked,
                 &found,
                 None,

@@ -133,7 +133,7 @@ fn syntax_error(cm: &SourceMap, message: String, span: Option<swc_common::Span>)
     }
 }
 
-fn parse_module(js: &str) -> Result<(Module, u32), SyntaxError> {
+pub(crate) fn parse_module(js: &str) -> Result<(Module, u32), SyntaxError> {
     let cm: Lrc<SourceMap> = Default::default();
     let fm = cm.new_source_file(FileName::Anon.into(), js.to_owned());
     let mut parser = Parser::new(

@@ -27,6 +27,9 @@ pub struct Loaded {
     pub final_url: String,
     pub kind: Kind,
     pub code: String,
+    /// Whether the module has a default export (a redirect wrapper re-exports it).
+    #[serde(default)]
+    pub has_default: bool,
 }
 
 #[derive(Default)]
@@ -140,6 +143,7 @@ mod tests {
             final_url: "https://cdn.test/x@1/index.js".into(),
             kind: Kind::JavaScript,
             code: "export default 1".into(),
+            has_default: true,
         };
         a.put("https://cdn.test/x@1", m);
         assert!(a.get("https://cdn.test/x@1").is_some());

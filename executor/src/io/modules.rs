@@ -86,7 +86,18 @@ impl Modules {
             return Ok(hit);
         }
         let loaded = self.fetch(url).await?;
-        Ok(self.cache.borrow_mut().put(url.as_str(), loaded))
+        let mut cache = self.cache.borrow_mut();
+        if loaded.final_url != url.as_str() {
+            // The redirect wrapper imports the final URL next; serve it from here.
+            let again = Loaded {
+                final_url: loaded.final_url.clone(),
+                kind: loaded.kind,
+                code: loaded.code.clone(),
+                has_default: loaded.has_default,
+            };
+            cache.put(&loaded.final_url, again);
+        }
+        Ok(cache.put(url.as_str(), loaded))
     }
 
     async fn fetch(&self, asked: &url::Url) -> Result<Loaded, String> {
@@ -168,10 +179,39 @@ fn to_loaded(url: &url::Url, content_type: &str, text: String) -> Result<Loaded,
     } else {
         (Kind::JavaScript, text)
     };
+    let has_default = kind == Kind::Json || has_default_export(&code);
     Ok(Loaded {
         final_url: url.to_string(),
         kind,
         code,
+        has_default,
+    })
+}
+
+/// Whether a module's source declares a default export (false when it does not
+/// parse; V8 reports the syntax error when it loads the module).
+fn has_default_export(code: &str) -> bool {
+    use swc_ecma_ast::{ModuleDecl, ModuleExportName, ModuleItem};
+    let Ok((module, _)) = crate::engine::transform::parse_module(code) else {
+        return false;
+    };
+    let is_default =
+        |n: &ModuleExportName| matches!(n, ModuleExportName::Ident(i) if &*i.sym == "default");
+    module.body.iter().any(|item| match item {
+        ModuleItem::ModuleDecl(
+            ModuleDecl::ExportDefaultDecl(_) | ModuleDecl::ExportDefaultExpr(_),
+        ) => true,
+        ModuleItem::ModuleDecl(ModuleDecl::ExportNamed(named)) => {
+            named.specifiers.iter().any(|s| match s {
+                swc_ecma_ast::ExportSpecifier::Named(n) => {
+                    n.exported.as_ref().is_some_and(is_default)
+                        || (n.exported.is_none() && is_default(&n.orig))
+                }
+                swc_ecma_ast::ExportSpecifier::Default(_) => true,
+                swc_ecma_ast::ExportSpecifier::Namespace(ns) => is_default(&ns.name),
+            })
+        }
+        _ => false,
     })
 }
 
@@ -249,5 +289,14 @@ mod tests {
         .unwrap();
         assert_eq!(l.kind, Kind::JavaScript);
         assert!(!l.code.contains("number"), "{}", l.code);
+        assert!(!l.has_default);
+        for (code, default) in [
+            ("export default 1", true),
+            ("const a = 1; export { a as default }", true),
+            ("export { default } from './x.js'", true),
+            ("export * from './x.js'; export const b = 2", false),
+        ] {
+            assert_eq!(has_default_export(code), default, "{code}");
+        }
     }
 }
