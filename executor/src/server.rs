@@ -34,11 +34,14 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
         .as_deref()
         .map(|v| text_or_file("--instructions", v))
         .transpose()?;
-    let run_js_description = s
-        .run_js_description
-        .as_deref()
-        .map(|v| text_or_file("--run-js-description", v))
-        .transpose()?;
+    let io = cli
+        .io
+        .resolve(&s.session_db_path)
+        .map_err(anyhow::Error::msg)?;
+    let run_js_description = match s.run_js_description.as_deref() {
+        Some(v) => text_or_file("--run-js-description", v)?,
+        None => crate::mcp::tools::run_js_text(&io),
+    };
     cli.engine.validate().map_err(anyhow::Error::msg)?;
     let store_config = cli.store.validate()?;
     let store = store_config.open().await?;
@@ -48,10 +51,7 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
         stateful: !matches!(store_config, StoreConfig::Stateless),
         worker_exe: std::env::current_exe()?,
         recycle_above_mb: cli.engine.worker_recycle_mb,
-        io: cli
-            .io
-            .resolve(&s.session_db_path)
-            .map_err(anyhow::Error::msg)?,
+        io,
     })
     .await?;
     let runner = Runner::new(pool, store, cli.engine.clone());
@@ -88,7 +88,7 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
     let forwarder = metadata.node.clone().map(ExecForwarder::new);
     let exec = Executions::new(runner, registry, metadata.store.clone(), forwarder);
     let _ = host.0.set(LocalHost(exec.clone()));
-    let mcp = McpServer::new(exec.clone(), instructions, run_js_description);
+    let mcp = McpServer::new(exec.clone(), instructions, Some(run_js_description));
 
     let Some(port) = port else {
         info!("serving MCP on stdio");

@@ -226,3 +226,82 @@ impl ModulesConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::config::Cli;
+
+    fn resolve(args: &[&str]) -> Result<super::IoConfig, String> {
+        let cli = Cli::try_parse_from([&["mcp-v8"], args].concat()).map_err(|e| e.to_string())?;
+        cli.io.resolve(std::path::Path::new("/tmp/db"))
+    }
+
+    #[test]
+    fn defaults_allow_the_cdn_and_deno_land_and_nothing_else_is_on() {
+        let io = resolve(&[]).unwrap();
+        let hosts: Vec<String> = io.modules.allow.iter().map(ToString::to_string).collect();
+        assert_eq!(hosts, ["esm.sh", "deno.land"]);
+        assert_eq!(
+            io.modules.cache_dir.unwrap(),
+            std::path::Path::new("/tmp/db/module-cache")
+        );
+        assert!(io.fetch.is_none() && io.fs.is_none());
+        let io = resolve(&[
+            "--module-cdn",
+            "http://127.0.0.1:9000/",
+            "--module-allow-host",
+            "a.test,b.test:8443",
+        ])
+        .unwrap();
+        let hosts: Vec<String> = io.modules.allow.iter().map(ToString::to_string).collect();
+        assert_eq!(hosts, ["127.0.0.1:9000", "a.test", "b.test:8443"]);
+        assert_eq!(io.modules.cdn, "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn fetch_flags_need_opa_and_are_validated() {
+        for flags in [
+            &["--opa-fetch-policy", "x"][..],
+            &["--fetch-header", "host=a,header=h,value=v"],
+        ] {
+            assert!(
+                resolve(flags).unwrap_err().contains("--opa-url"),
+                "{flags:?}"
+            );
+        }
+        let io = resolve(&[
+            "--opa-url",
+            "http://opa:8181/",
+            "--fetch-header",
+            "host=a.test,header=X-K,value=v",
+        ])
+        .unwrap();
+        let fetch = io.fetch.unwrap();
+        assert_eq!(
+            (fetch.opa_url.as_str(), fetch.policy.as_str()),
+            ("http://opa:8181", "mcp/fetch")
+        );
+        assert_eq!(fetch.header_rules.len(), 1);
+        assert!(
+            resolve(&["--opa-url", "ftp://x"])
+                .unwrap_err()
+                .contains("http")
+        );
+        assert!(resolve(&["--opa-url", "http://x", "--opa-fetch-policy", "../x"]).is_err());
+    }
+
+    #[test]
+    fn the_example_policies_load() {
+        let io = resolve(&["--policies-json", "../examples/policies/policies.json"]).unwrap();
+        let fs = io.fs.unwrap();
+        assert_eq!(fs.query, "data.mcp.fs.allow");
+        assert!(fs.rego.contains("package mcp.fs"));
+        assert!(
+            resolve(&["--policies-json", "/nonexistent.json"])
+                .unwrap_err()
+                .contains("cannot read")
+        );
+    }
+}

@@ -112,14 +112,48 @@ a snapshot id; pass it as `heap` to continue from that state (chain heaps run af
 and omit `heap` to continue the session's latest heap automatically. Without either, the run starts from a fresh heap. \
 Limits: heap_memory_max_mb and execution_timeout_secs cannot exceed the server's maxima (out-of-range values are refused); \
 a run that exceeds them ends failed (heap limit) or timed_out. Statuses: queued, running, completed, failed, cancelled, timed_out. \
-Globals: console, setTimeout/setInterval, URL, URLSearchParams, TextEncoder/TextDecoder, atob/btoa, crypto.getRandomValues, performance.now, structuredClone, WebAssembly; no network, file system or process access.";
+Globals: console, setTimeout/setInterval, URL, URLSearchParams, TextEncoder/TextDecoder, atob/btoa, crypto.getRandomValues, performance.now, structuredClone, WebAssembly";
+
+/// The run_js description for a server with these I/O gates: it names only what
+/// runs can really reach.
+pub fn run_js_text(io: &crate::io::IoConfig) -> String {
+    let mut text = RUN_JS.to_owned();
+    if io.fetch.is_some() {
+        text.push_str(", fetch (every request is checked by the server's policy; denied requests reject with a TypeError)");
+    }
+    if io.fs.is_some() {
+        text.push_str(", fs (readFile, writeFile, appendFile, readdir, stat, mkdir, rm, rename, copyFile, exists; absolute paths; all return promises; the server's policy decides each call)");
+    }
+    let hosts: Vec<String> = io.modules.allow.iter().map(ToString::to_string).collect();
+    text.push_str(&format!(
+        ". Imports: `import x from \"npm:pkg@version\"` (or jsr:, or a full URL) from {} only.",
+        hosts.join(", ")
+    ));
+    if io.fetch.is_none() {
+        text.push_str(" No fetch/network access");
+        text.push_str(if io.fs.is_none() {
+            ", no file system"
+        } else {
+            ""
+        });
+        text.push_str(", no process or environment access.");
+    } else if io.fs.is_none() {
+        text.push_str(" No file system, process or environment access.");
+    } else {
+        text.push_str(" No process or environment access.");
+    }
+    text
+}
 
 const STATEFUL_NOTE: &str = " (Stateful servers only.)";
 
 /// The tools this server offers; the session and tag tools only when it keeps heaps.
 pub fn list(stateful: bool, run_js_description: Option<String>) -> Vec<Tool> {
     let mut tools = vec![
-        tool::<RunJs>("run_js", run_js_description.unwrap_or_else(|| RUN_JS.into())),
+        tool::<RunJs>(
+            "run_js",
+            run_js_description.unwrap_or_else(|| run_js_text(&crate::io::IoConfig::default())),
+        ),
         tool::<ExecutionId>(
             "get_execution",
             "Get an execution's record: {execution_id, status, result?, error?, heap?, started_at, completed_at?}. \

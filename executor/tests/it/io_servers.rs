@@ -11,26 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 /// The policy of the README's fetch example.
-pub const FETCH_POLICY: &str = r#"package mcp.fetch
-
-default allow := false
-
-# Reads of public paths on the target.
-allow if {
-    input.operation == "fetch"
-    input.method == "GET"
-    input.url_parsed.scheme == "http"
-    input.url_parsed.host == "127.0.0.1"
-    startswith(input.url_parsed.path, "/public/")
-}
-
-# JSON posts to the echo endpoint.
-allow if {
-    input.method == "POST"
-    input.url_parsed.path == "/public/echo"
-    input.headers["content-type"] == "application/json"
-}
-"#;
+pub const FETCH_POLICY: &str = include_str!("../../../examples/policies/fetch.rego");
 
 /// One request as a server saw it.
 #[derive(Debug, Clone)]
