@@ -257,6 +257,31 @@ mod tests {
     }
 
     #[test]
+    fn the_operator_config_format_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fetch-headers.json");
+        let doc = serde_json::json!({"rules": [{"host": "*.example.com", "methods": ["GET"], "headers": {
+            "Authorization": {"value_file": "/etc/mcp-v8/fetch/api/token"}, "X-Team": "blue"}}]});
+        std::fs::write(&path, doc.to_string()).unwrap();
+        let rules = read_config(&path).unwrap();
+        assert_eq!(rules[0].methods, ["GET"]);
+        assert_eq!(
+            rules[0].headers,
+            [
+                (
+                    "authorization".to_owned(),
+                    HeaderValue::File {
+                        value_file: "/etc/mcp-v8/fetch/api/token".into()
+                    }
+                ),
+                ("x-team".to_owned(), HeaderValue::Value("blue".into())),
+            ]
+        );
+        std::fs::write(&path, r#"{"rules": [{"host": "a", "headers": {"h": 1}}]}"#).unwrap();
+        assert!(read_config(&path).unwrap_err().contains("must be a string"));
+    }
+
+    #[test]
     fn injection_respects_host_method_and_code_headers() {
         let rules = vec![
             parse_flag("host=api.test,header=authorization,value=Bearer s,methods=GET").unwrap(),
