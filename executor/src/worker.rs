@@ -161,7 +161,10 @@ pub fn main(
             watchdog.disarm();
             // A completed stateful run ends with its Snapshot frame instead.
             let last = !(snapshots && r.ending == Ending::Completed);
-            let retire = last && retire_now(start_rss, recycle_above);
+            // A stateful isolate stopped at its heap limit cannot be freed cleanly
+            // (see engine::dispose): a fresh process replaces this one.
+            let full = snapshots && job.stop.reason() == Some(Stop::HeapLimit);
+            let retire = last && (full || retire_now(start_rss, recycle_above));
             let msg = FromWorker::Result {
                 run_id,
                 ending: r.ending,

@@ -176,7 +176,13 @@ impl Engine {
             },
         };
         report(&outcome);
-        if !self.snapshotting || outcome.ending != Ending::Completed {
+        if !self.snapshotting {
+            return None;
+        }
+        if outcome.ending != Ending::Completed {
+            // Handles held outside the heap would abort the serializer.
+            drop(hidden);
+            dispose(isolate);
             return None;
         }
         // The console sink holds the pipe writer; it must not end up in the heap's
@@ -244,6 +250,16 @@ impl Engine {
         let local = v8::Local::new(scope, text);
         Ok(local.to_rust_string_lossy(scope))
     }
+}
+
+/// Frees a snapshotting isolate whose heap is not kept. deno_core leaks such an
+/// isolate when it is dropped without a snapshot (~2 MB each, more for big heaps), so
+/// one is made and thrown away. Runs stopped at the heap limit never get here: the
+/// worker retires instead, as snapshotting a full heap could exhaust it.
+fn dispose(mut isolate: Isolate) {
+    isolate.js().v8_isolate().cancel_terminate_execution();
+    // A panic here only means the isolate stays leaked, as without this.
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(isolate.snapshot())));
 }
 
 /// Calls `globalThis.__mcpV8[name](arg)`, the frozen helper the bootstrap installs.

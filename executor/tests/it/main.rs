@@ -17,6 +17,7 @@ mod io_fetch;
 mod io_fs;
 mod io_modules;
 mod io_servers;
+mod leaks;
 mod pool;
 mod s3;
 mod semantics;

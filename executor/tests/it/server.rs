@@ -115,6 +115,11 @@ impl Server {
     }
 
     /// Asks the server to stop (SIGTERM), as Kubernetes does.
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn terminate(&self) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
