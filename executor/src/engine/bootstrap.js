@@ -356,6 +356,11 @@
   // so heaps restored from one snapshot never replay the same sequence ----
   const seedBuf = new Uint32Array(4);
   let s0 = 1, s1 = 2, s2 = 3, s3 = 4;
+  function beforeRun() {
+    reseed();
+    // Without it errors carry no stack.
+    if (typeof Error.stackTraceLimit !== "number") Error.stackTraceLimit = 10;
+  }
   function reseed() {
     op_mcp_random_fill(new Uint8Array(seedBuf.buffer));
     [s0, s1, s2, s3] = seedBuf;
@@ -374,6 +379,21 @@
 
   const define = (name, value) =>
     Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+
+  // ---- what V8 leaves out of snapshotting isolates (stateful runs restore into
+  // those): the native queueMicrotask deno_core's wrapper expects (promise jobs run
+  // on the same microtask queue, in order), and Error.stackTraceLimit (set in
+  // beforeRun: V8 adds it itself when restoring plain isolates and aborts if the
+  // snapshot already has it). ----
+  const PromiseThen = Promise.prototype.then;
+  const resolvedPromise = Promise.resolve();
+  const ReflectApply = Reflect.apply;
+  define("queueMicrotask", function queueMicrotask(callback) {
+    if (typeof callback !== "function") {
+      throw new TypeErrorCtor("queueMicrotask: the callback must be a function");
+    }
+    ReflectApply(PromiseThen, resolvedPromise, [() => callback()]);
+  });
   define("console", console);
   define("setTimeout", (cb, ms, ...args) => schedule(cb, ms, args, false));
   define("setInterval", (cb, ms, ...args) => schedule(cb, ms, args, true));
@@ -393,7 +413,7 @@
   // The only thing the engine needs from the heap; frozen and non-configurable so
   // user code can neither replace nor extend it.
   Object.defineProperty(globalThis, "__mcpV8", {
-    value: Object.freeze({ formatResult, reseed, installIo }),
+    value: Object.freeze({ formatResult, beforeRun, installIo }),
     writable: false,
     configurable: false,
     enumerable: false,

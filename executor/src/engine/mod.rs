@@ -11,6 +11,7 @@ pub mod loader;
 pub mod ops;
 pub mod runtime;
 pub mod snapshot;
+pub mod toplevel_await;
 pub mod transform;
 
 use std::panic::AssertUnwindSafe;
@@ -213,7 +214,7 @@ impl Engine {
         source: String,
         stop: &StopFlag,
     ) -> Result<String, String> {
-        call_helper(js, "reseed", None)?;
+        call_helper(js, "beforeRun", None)?;
         let bits = u8::from(self.gates.fetch.is_some()) | (u8::from(self.gates.fs.is_some()) << 1);
         let bits = {
             deno_core::scope!(scope, js);

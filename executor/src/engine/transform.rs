@@ -55,6 +55,20 @@ impl Emitter for Collect {
 pub fn to_script(code: &str) -> Result<Script, SyntaxError> {
     swc_common::GLOBALS.set(&Default::default(), || {
         match strip(code, false) {
+            // `await (x)` parses as a script calling a function named `await`;
+            // a REPL means the top-level await it reads as.
+            Ok(js) if super::toplevel_await::calls_await(&js) => {
+                match strip(code, true).and_then(|m| rewrite_module(&m)) {
+                    Ok(source) => Ok(Script {
+                        source,
+                        rewritten: true,
+                    }),
+                    Err(_) => Ok(Script {
+                        source: js,
+                        rewritten: false,
+                    }),
+                }
+            }
             Ok(js) => Ok(Script {
                 source: js,
                 rewritten: false,
