@@ -55,6 +55,8 @@ pub struct Engine {
     startup: &'static [u8],
     sources: Option<chain::StartupSources>,
     rt: tokio::runtime::Runtime,
+    /// Nanoseconds the last run's isolate took to create (read by the worker for metrics).
+    isolate_nanos: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -73,7 +75,16 @@ impl Engine {
             startup: Box::leak(startup.into_boxed_slice()),
             sources,
             rt,
+            isolate_nanos: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// How long the last run's isolate took to create (startup snapshot or session heap).
+    pub fn last_isolate_setup(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(
+            self.isolate_nanos
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// Whether completed runs end with a heap snapshot.
@@ -92,6 +103,9 @@ impl Engine {
         console: ops::ConsoleFn,
         report: impl FnOnce(&RunReport),
     ) -> Option<Result<Vec<u8>, String>> {
+        // Zero until this run's isolate exists (code that does not parse never gets one).
+        self.isolate_nanos
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         let script = match transform::to_script(code) {
             Ok(s) => s,
             Err(e) => {
@@ -100,12 +114,17 @@ impl Engine {
             }
         };
         let _enter = self.rt.enter();
+        let created = std::time::Instant::now();
         let mut isolate = Isolate::new(
             self.snapshotting,
             self.startup,
             heap,
             limits.heap_bytes,
             stop,
+        );
+        self.isolate_nanos.store(
+            u64::try_from(created.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
         );
         isolate
             .js()
