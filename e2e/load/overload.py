@@ -22,7 +22,7 @@ import threading
 import time
 
 CPU = "let x = 0; for (let i = 0; i < 2e7; i++) x = (x + i * 7) % 1000003; x > -1"
-MEM = "const a = []; for (let i = 0; i < 20; i++) a.push(new Array(1e5).fill(i)); a.length"
+MEM = "const a = []; for (let i = 0; i < 24; i++) a.push(new Array(1e5).fill(i + 0.5)); a.length"
 
 
 def free_port():

@@ -158,7 +158,9 @@ impl Metrics {
             Box::new(store.ops.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(store.secs.clone()),
         ] {
-            self.registry.register(c).expect("store metrics registered once");
+            self.registry
+                .register(c)
+                .expect("store metrics registered once");
         }
     }
 

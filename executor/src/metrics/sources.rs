@@ -56,13 +56,41 @@ impl Cache {
     pub fn new(registry: &Registry, store: CachedStore) -> Self {
         Self {
             store,
-            hits: counter(registry, "mcpv8_heap_cache_hits_total", "Heap reads served by the local cache"),
-            misses: counter(registry, "mcpv8_heap_cache_misses_total", "Heap reads the local cache had to fetch from S3"),
-            evictions: counter(registry, "mcpv8_heap_cache_evictions_total", "Heaps evicted from the local cache to stay under its bound"),
-            corrupt: counter(registry, "mcpv8_heap_cache_corrupt_total", "Cache entries found corrupt and dropped"),
-            bytes: gauge(registry, "mcpv8_heap_cache_bytes", "Bytes held by the local heap cache"),
-            entries: gauge(registry, "mcpv8_heap_cache_entries", "Heaps held by the local heap cache"),
-            max_bytes: gauge(registry, "mcpv8_heap_cache_max_bytes", "Bound of the local heap cache in bytes"),
+            hits: counter(
+                registry,
+                "mcpv8_heap_cache_hits_total",
+                "Heap reads served by the local cache",
+            ),
+            misses: counter(
+                registry,
+                "mcpv8_heap_cache_misses_total",
+                "Heap reads the local cache had to fetch from S3",
+            ),
+            evictions: counter(
+                registry,
+                "mcpv8_heap_cache_evictions_total",
+                "Heaps evicted from the local cache to stay under its bound",
+            ),
+            corrupt: counter(
+                registry,
+                "mcpv8_heap_cache_corrupt_total",
+                "Cache entries found corrupt and dropped",
+            ),
+            bytes: gauge(
+                registry,
+                "mcpv8_heap_cache_bytes",
+                "Bytes held by the local heap cache",
+            ),
+            entries: gauge(
+                registry,
+                "mcpv8_heap_cache_entries",
+                "Heaps held by the local heap cache",
+            ),
+            max_bytes: gauge(
+                registry,
+                "mcpv8_heap_cache_max_bytes",
+                "Bound of the local heap cache in bytes",
+            ),
             refreshing: Mutex::default(),
         }
     }
@@ -102,12 +130,36 @@ impl Raft {
         Self {
             node,
             term: gauge(registry, "mcpv8_raft_term", "Current raft term"),
-            is_leader: gauge(registry, "mcpv8_raft_is_leader", "1 while this node is the raft leader"),
-            leader_id: gauge(registry, "mcpv8_raft_leader_id", "Raft id of the leader this node knows (0: none)"),
-            last_log: gauge(registry, "mcpv8_raft_last_log_index", "Index of the last entry in this node's raft log"),
-            applied: gauge(registry, "mcpv8_raft_applied_index", "Index of the last committed entry applied to the state machine"),
-            lag: gauge(registry, "mcpv8_raft_apply_lag", "Log entries not yet applied on this node (last log index - applied index)"),
-            voters: gauge(registry, "mcpv8_raft_voters", "Voting members in the raft membership"),
+            is_leader: gauge(
+                registry,
+                "mcpv8_raft_is_leader",
+                "1 while this node is the raft leader",
+            ),
+            leader_id: gauge(
+                registry,
+                "mcpv8_raft_leader_id",
+                "Raft id of the leader this node knows (0: none)",
+            ),
+            last_log: gauge(
+                registry,
+                "mcpv8_raft_last_log_index",
+                "Index of the last entry in this node's raft log",
+            ),
+            applied: gauge(
+                registry,
+                "mcpv8_raft_applied_index",
+                "Index of the last committed entry applied to the state machine",
+            ),
+            lag: gauge(
+                registry,
+                "mcpv8_raft_apply_lag",
+                "Log entries not yet applied on this node (last log index - applied index)",
+            ),
+            voters: gauge(
+                registry,
+                "mcpv8_raft_voters",
+                "Voting members in the raft membership",
+            ),
         }
     }
 }
@@ -119,12 +171,14 @@ impl Source for Raft {
         let last_log = m.last_log_index.unwrap_or(0);
         let applied = m.last_applied.map_or(0, |l| l.index);
         self.term.set(clamp(m.current_term));
-        self.is_leader.set(i64::from(m.current_leader == Some(m.id)));
+        self.is_leader
+            .set(i64::from(m.current_leader == Some(m.id)));
         self.leader_id.set(clamp(m.current_leader.unwrap_or(0)));
         self.last_log.set(clamp(last_log));
         self.applied.set(clamp(applied));
         self.lag.set(clamp(last_log.saturating_sub(applied)));
-        self.voters
-            .set(clamp(m.membership_config.membership().voter_ids().count() as u64));
+        self.voters.set(clamp(
+            m.membership_config.membership().voter_ids().count() as u64
+        ));
     }
 }

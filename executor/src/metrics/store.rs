@@ -74,9 +74,13 @@ struct Instrumented {
 }
 
 impl Instrumented {
-    fn done<T>(&self, op: &str, started: Instant, r: Result<T, StoreError>) -> Result<T, StoreError> {
-        self.metrics
-            .record(self.inner.backend(), op, started, &r);
+    fn done<T>(
+        &self,
+        op: &str,
+        started: Instant,
+        r: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.metrics.record(self.inner.backend(), op, started, &r);
         r
     }
 }
@@ -147,6 +151,9 @@ mod tests {
         let ok = m.ops.with_label_values(&["dir", "get", "ok"]).get();
         let nf = m.ops.with_label_values(&["dir", "get", "not_found"]).get();
         assert_eq!((ok, nf), (1, 1));
-        assert_eq!(m.secs.with_label_values(&["dir", "put"]).get_sample_count(), 1);
+        assert_eq!(
+            m.secs.with_label_values(&["dir", "put"]).get_sample_count(),
+            1
+        );
     }
 }

@@ -16,14 +16,23 @@ async fn server(dir: &tempfile::TempDir) -> Server {
 }
 
 async fn server_with(dir: &tempfile::TempDir, extra: &[&str]) -> Server {
-    let mut args = vec!["--max-concurrent-executions", "2", "--heap-memory-max", "32"];
+    let mut args = vec![
+        "--max-concurrent-executions",
+        "2",
+        "--heap-memory-max",
+        "32",
+    ];
     args.extend_from_slice(extra);
     Server::start_in(dir.path(), &args).await
 }
 
 /// Runs `code` with a `timeout_s` budget; the record (with `output`).
 pub async fn run(s: &Server, code: &str, timeout_s: u32) -> Value {
-    run_body(s, json!({ "code": code, "execution_timeout_secs": timeout_s })).await
+    run_body(
+        s,
+        json!({ "code": code, "execution_timeout_secs": timeout_s }),
+    )
+    .await
 }
 
 async fn run_body(s: &Server, body: Value) -> Value {
@@ -45,13 +54,22 @@ fn completed(r: &Value, result: &str) {
 fn failed(r: &Value, error_starts: &str) {
     assert_eq!(r["status"], "failed", "{r}");
     let e = r["error"].as_str().unwrap_or_default();
-    assert!(e.starts_with(error_starts), "error {e:?} should start with {error_starts:?}");
+    assert!(
+        e.starts_with(error_starts),
+        "error {e:?} should start with {error_starts:?}"
+    );
 }
 
 #[track_caller]
 fn timed_out(r: &Value) {
     assert_eq!(r["status"], "timed_out", "{r}");
-    assert!(r["error"].as_str().unwrap_or_default().contains("timed out"), "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timed out"),
+        "{r}"
+    );
 }
 
 /// The server still serves: a normal run, `/healthz`, and all workers live again.
@@ -64,7 +82,10 @@ pub async fn healthy(s: &Server) {
         if live == WORKERS as f64 {
             return;
         }
-        assert!(Instant::now() < deadline, "only {live} of {WORKERS} workers came back");
+        assert!(
+            Instant::now() < deadline,
+            "only {live} of {WORKERS} workers came back"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -98,7 +119,12 @@ async fn polluted_builtins_stay_in_their_run() {
     assert_eq!(r["output"], "{\"a\":1} [1,2]\n", "{r}");
     // A later stateless run starts from a clean isolate.
     completed(
-        &run(&s, "JSON.stringify({a: [1]}) + Object.prototype.toString.call([])", 2).await,
+        &run(
+            &s,
+            "JSON.stringify({a: [1]}) + Object.prototype.toString.call([])",
+            2,
+        )
+        .await,
         "{\"a\":[1]}[object Array]",
     );
     // A thenable Object.prototype, even a throwing one, does not trap the result.
@@ -106,7 +132,10 @@ async fn polluted_builtins_stay_in_their_run() {
         "Object.prototype.then = function (ok) { ok('hijacked') }",
         "Object.defineProperty(Object.prototype, 'then', { get() { throw new Error('boom') } })",
     ] {
-        completed(&run(&s, &format!("{then}; ({{ x: 1 }})"), 2).await, "{\"x\":1}");
+        completed(
+            &run(&s, &format!("{then}; ({{ x: 1 }})"), 2).await,
+            "{\"x\":1}",
+        );
     }
     // Frozen intrinsics and a replaced Promise or setTimeout are the run's own business.
     completed(
@@ -129,12 +158,29 @@ async fn polluted_builtins_stay_in_their_run() {
     assert!(next["heap"].is_string(), "{next}");
     // A trap on the reserved `Deno` name costs that run its heap, never the host objects.
     let trap = "Object.defineProperty(globalThis, 'Deno', { set(v) { globalThis.stolen = v }, get() { return 'mine' }, configurable: false }); 1";
-    let r = run_body(&s, json!({ "code": trap, "session": "trap", "execution_timeout_secs": 2 })).await;
+    let r = run_body(
+        &s,
+        json!({ "code": trap, "session": "trap", "execution_timeout_secs": 2 }),
+    )
+    .await;
     completed(&r, "1");
     assert!(r["heap"].is_null(), "{r}");
-    assert!(r["error"].as_str().unwrap().contains("globalThis.Deno unchangeable"), "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("globalThis.Deno unchangeable"),
+        "{r}"
+    );
     let trap = "Object.defineProperty(globalThis, 'Deno', { set(v) { globalThis.stolen = v }, configurable: true }); 1";
-    completed(&run_body(&s, json!({ "code": trap, "session": "trap2", "execution_timeout_secs": 2 })).await, "1");
+    completed(
+        &run_body(
+            &s,
+            json!({ "code": trap, "session": "trap2", "execution_timeout_secs": 2 }),
+        )
+        .await,
+        "1",
+    );
     let r = run_body(&s, json!({ "code": "[typeof stolen, typeof Deno]", "session": "trap2", "execution_timeout_secs": 2 })).await;
     completed(&r, "[\"undefined\",\"undefined\"]");
     healthy(&s).await;
@@ -153,15 +199,25 @@ async fn function_and_eval_do_not_reach_the_host() {
     let r = run(&s, probes, 2).await;
     assert_eq!(r["status"], "completed", "{r}");
     assert!(
-        r["result"].as_str().unwrap().split('|').all(|p| p.is_empty() || p == "null"),
+        r["result"]
+            .as_str()
+            .unwrap()
+            .split('|')
+            .all(|p| p.is_empty() || p == "null"),
         "{r}"
     );
-    failed(&run(&s, "eval('Deno.core.ops')", 2).await, "ReferenceError: Deno is not defined");
+    failed(
+        &run(&s, "eval('Deno.core.ops')", 2).await,
+        "ReferenceError: Deno is not defined",
+    );
     failed(
         &run(&s, "Function('return process.env')()", 2).await,
         "ReferenceError: process is not defined",
     );
-    failed(&run(&s, "new Function('return __bootstrap')()", 2).await, "ReferenceError");
+    failed(
+        &run(&s, "new Function('return __bootstrap')()", 2).await,
+        "ReferenceError",
+    );
     healthy(&s).await;
 }
 
@@ -224,7 +280,14 @@ async fn shared_memory_and_atomics_end_clearly() {
     // Inside functions, so no shared memory stays reachable from the heap to snapshot.
     let shared = "const m = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }); const a = new Int32Array(m.buffer);";
     // Atomics.wait blocks the thread: only the deadline (or the worker kill) ends it.
-    timed_out(&run(&s, &format!("(() => {{ {shared} Atomics.wait(a, 0, 0); return 'woke' }})()"), 1).await);
+    timed_out(
+        &run(
+            &s,
+            &format!("(() => {{ {shared} Atomics.wait(a, 0, 0); return 'woke' }})()"),
+            1,
+        )
+        .await,
+    );
     completed(
         &run(&s, &format!("(() => {{ {shared} Atomics.add(a, 0, 5); return Atomics.wait(a, 0, 5, 10) + ':' + a[0] }})()"), 2).await,
         "timed-out:5",
@@ -261,7 +324,12 @@ async fn catastrophic_regex_and_microtask_floods_time_out() {
     .await;
     failed(&r, "RangeError: heap limit exceeded");
     // Jobs that resolve each other's promises grow a chain until the heap gives out.
-    let r = run(&s, "const f = () => Promise.resolve().then(f); f(); await new Promise(() => {})", 5).await;
+    let r = run(
+        &s,
+        "const f = () => Promise.resolve().then(f); f(); await new Promise(() => {})",
+        5,
+    )
+    .await;
     failed(&r, "RangeError: heap limit exceeded");
     healthy(&s).await;
 }
@@ -279,16 +347,30 @@ async fn huge_results_and_console_floods() {
     let r = run(&s, "const parts = []; for (let i = 0; i < 64; i++) parts.push('y'.repeat(1 << 20)); parts.join('')", 10).await;
     assert_eq!(r["status"], "completed");
     assert_eq!(r["result"].as_str().map(str::len), Some(64 << 20));
-    failed(&run(&s, "'x'.repeat(2 ** 28)", 10).await, "RangeError: heap limit exceeded");
+    failed(
+        &run(&s, "'x'.repeat(2 ** 28)", 10).await,
+        "RangeError: heap limit exceeded",
+    );
     // A 128 MB flat string kept in the heap: the result survives, the snapshot cannot be
     // made (V8 aborts the worker), the run says so and a fresh worker takes over.
     let r = run(&s, "const big = 'x'.repeat(2 ** 27); big.charCodeAt(7)", 5).await;
     completed(&r, "120");
     assert!(r["heap"].is_null(), "{r}");
-    assert!(r["error"].as_str().unwrap().starts_with("the heap could not be saved"), "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the heap could not be saved"),
+        "{r}"
+    );
     // Thousands of lines per millisecond: output is capped, the run completes.
     let started = Instant::now();
-    let r = run(&s, "for (let i = 0; i < 200000; i++) console.log('line', i); 'flooded'", 10).await;
+    let r = run(
+        &s,
+        "for (let i = 0; i < 200000; i++) console.log('line', i); 'flooded'",
+        10,
+    )
+    .await;
     completed(&r, "flooded");
     let out = r["output"].as_str().unwrap();
     assert!(out.len() <= (1 << 20) + 200, "{} bytes kept", out.len());
@@ -302,7 +384,10 @@ async fn huge_results_and_console_floods() {
 async fn queue_microtask_works_and_its_flood_times_out() {
     let dir = tempfile::tempdir().unwrap();
     let s = server(&dir).await;
-    completed(&run(&s, "let n = 0; queueMicrotask(() => n++); await null; n", 2).await, "1");
+    completed(
+        &run(&s, "let n = 0; queueMicrotask(() => n++); await null; n", 2).await,
+        "1",
+    );
     timed_out(&run(&s, "const f = () => queueMicrotask(f); f(); 'queued'", 1).await);
     healthy(&s).await;
 }
@@ -313,7 +398,10 @@ async fn top_level_await_of_a_parenthesized_expression() {
     let dir = tempfile::tempdir().unwrap();
     let s = server(&dir).await;
     completed(&run(&s, "await (Promise.resolve(1))", 2).await, "1");
-    completed(&run(&s, "const x = await (async () => 2)(); x", 2).await, "2");
+    completed(
+        &run(&s, "const x = await (async () => 2)(); x", 2).await,
+        "2",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -321,8 +409,16 @@ async fn top_level_await_of_a_parenthesized_expression() {
 async fn errors_have_stacks() {
     let dir = tempfile::tempdir().unwrap();
     let s = server(&dir).await;
-    let r = run(&s, "function inner() { return new Error('probe').stack } inner()", 2).await;
+    let r = run(
+        &s,
+        "function inner() { return new Error('probe').stack } inner()",
+        2,
+    )
+    .await;
     assert_eq!(r["status"], "completed", "{r}");
     let stack = r["result"].as_str().unwrap();
-    assert!(stack.starts_with("Error: probe") && stack.contains("inner"), "{r}");
+    assert!(
+        stack.starts_with("Error: probe") && stack.contains("inner"),
+        "{r}"
+    );
 }

@@ -47,7 +47,10 @@ pub fn value(samples: &[Sample], name: &str, want: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|(n, l, _)| {
-            n == name && want.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+            n == name
+                && want
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
         })
         .map(|(_, _, v)| v)
         .sum()
@@ -107,7 +110,10 @@ async fn every_family_appears_with_bounded_labels() {
     // The single member elects itself.
     let deadline = Instant::now() + Duration::from_secs(20);
     while value(&scrape(&s).await, "mcpv8_raft_is_leader", &[]) != 1.0 {
-        assert!(Instant::now() < deadline, "the single raft member never led");
+        assert!(
+            Instant::now() < deadline,
+            "the single raft member never led"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -122,12 +128,19 @@ async fn every_family_appears_with_bounded_labels() {
 
     let grew = |name: &str, want: &[(&str, &str)], by: f64| {
         let d = value(&after, name, want) - value(&before, name, want);
-        assert!(d >= by, "{name}{want:?} grew by {d}, expected at least {by}");
+        assert!(
+            d >= by,
+            "{name}{want:?} grew by {d}, expected at least {by}"
+        );
     };
     let completed = [("status", "completed"), ("mode", "stateful")];
     grew("mcpv8_executions_total", &completed, 2.0);
     grew("mcpv8_executions_total", &[("status", "failed")], 1.0);
-    grew("mcpv8_execution_duration_seconds_count", &[("mode", "stateful")], 3.0);
+    grew(
+        "mcpv8_execution_duration_seconds_count",
+        &[("mode", "stateful")],
+        3.0,
+    );
     grew("mcpv8_queue_wait_seconds_count", &[], 3.0);
     // The first run of the session starts from the startup snapshot, the second restores
     // the first one's heap; both completed, so both were snapshotted.
@@ -135,26 +148,48 @@ async fn every_family_appears_with_bounded_labels() {
     grew("mcpv8_snapshot_restore_seconds_count", &[], 1.0);
     grew("mcpv8_snapshot_create_seconds_count", &[], 2.0);
     grew("mcpv8_snapshot_bytes_count", &[], 2.0);
-    let mean = value(&after, "mcpv8_snapshot_bytes_sum", &[]) / value(&after, "mcpv8_snapshot_bytes_count", &[]);
-    assert!((100_000.0..64.0 * 1024.0 * 1024.0).contains(&mean), "mean snapshot {mean} bytes");
+    let mean = value(&after, "mcpv8_snapshot_bytes_sum", &[])
+        / value(&after, "mcpv8_snapshot_bytes_count", &[]);
+    assert!(
+        (100_000.0..64.0 * 1024.0 * 1024.0).contains(&mean),
+        "mean snapshot {mean} bytes"
+    );
     let put = [("backend", "cached"), ("op", "put"), ("result", "ok")];
     grew("mcpv8_store_operations_total", &put, 2.0);
-    grew("mcpv8_store_operations_total", &[("backend", "cached"), ("op", "get"), ("result", "ok")], 1.0);
-    grew("mcpv8_store_operation_duration_seconds_count", &[("backend", "cached"), ("op", "put")], 2.0);
+    grew(
+        "mcpv8_store_operations_total",
+        &[("backend", "cached"), ("op", "get"), ("result", "ok")],
+        1.0,
+    );
+    grew(
+        "mcpv8_store_operation_duration_seconds_count",
+        &[("backend", "cached"), ("op", "put")],
+        2.0,
+    );
     // The second run's heap was the first run's put: a cache hit.
     grew("mcpv8_heap_cache_hits_total", &[], 1.0);
     assert!(has(&after, "mcpv8_heap_cache_misses_total"));
     assert!(has(&after, "mcpv8_heap_cache_evictions_total"));
     assert!(value(&after, "mcpv8_heap_cache_bytes", &[]) > 0.0);
     assert!(value(&after, "mcpv8_heap_cache_entries", &[]) >= 2.0);
-    assert_eq!(value(&after, "mcpv8_heap_cache_max_bytes", &[]), (1u64 << 30) as f64);
-    grew("mcpv8_http_requests_total", &[("route", "/api/exec"), ("status", "200")], 3.0);
+    assert_eq!(
+        value(&after, "mcpv8_heap_cache_max_bytes", &[]),
+        (1u64 << 30) as f64
+    );
+    grew(
+        "mcpv8_http_requests_total",
+        &[("route", "/api/exec"), ("status", "200")],
+        3.0,
+    );
     // Raft: a term, this node leads, two session entries applied and nothing pending.
     assert!(value(&after, "mcpv8_raft_term", &[]) >= 1.0);
     assert_eq!(value(&after, "mcpv8_raft_leader_id", &[]), 1.0);
     assert_eq!(value(&after, "mcpv8_raft_voters", &[]), 1.0);
     let applied = value(&after, "mcpv8_raft_applied_index", &[]);
-    assert!(applied >= value(&before, "mcpv8_raft_applied_index", &[]) + 2.0, "applied {applied}");
+    assert!(
+        applied >= value(&before, "mcpv8_raft_applied_index", &[]) + 2.0,
+        "applied {applied}"
+    );
     assert!(value(&after, "mcpv8_raft_last_log_index", &[]) >= applied);
     assert!(has(&after, "mcpv8_raft_apply_lag"));
     for g in ["mcpv8_queued_runs", "mcpv8_running_runs"] {
@@ -165,8 +200,14 @@ async fn every_family_appears_with_bounded_labels() {
     // Bounded labels: no execution id, session name or code anywhere.
     for (name, labels, _) in &after {
         for v in labels.values() {
-            assert!(!v.contains(session) && !v.contains("repeat"), "{name} {labels:?}");
-            assert!(ids.iter().all(|id| !v.contains(id.as_str())), "{name} {labels:?}");
+            assert!(
+                !v.contains(session) && !v.contains("repeat"),
+                "{name} {labels:?}"
+            );
+            assert!(
+                ids.iter().all(|id| !v.contains(id.as_str())),
+                "{name} {labels:?}"
+            );
         }
     }
 }
@@ -177,17 +218,38 @@ async fn stateless_runs_are_counted_by_mode() {
     let s = Server::start_in(dir.path(), &["--stateless"]).await;
     let before = scrape(&s).await;
     for code in ["1 + 1", "while (true) {}"] {
-        let (st, _) = s.exec(json!({ "code": code, "execution_timeout_secs": 1 })).await;
+        let (st, _) = s
+            .exec(json!({ "code": code, "execution_timeout_secs": 1 }))
+            .await;
         assert_eq!(st, 200);
     }
     let after = scrape(&s).await;
-    let d = |name: &str, want: &[(&str, &str)]| value(&after, name, want) - value(&before, name, want);
-    assert_eq!(d("mcpv8_executions_total", &[("mode", "stateless"), ("status", "completed")]), 1.0);
-    assert_eq!(d("mcpv8_executions_total", &[("mode", "stateless"), ("status", "timed_out")]), 1.0);
+    let d =
+        |name: &str, want: &[(&str, &str)]| value(&after, name, want) - value(&before, name, want);
+    assert_eq!(
+        d(
+            "mcpv8_executions_total",
+            &[("mode", "stateless"), ("status", "completed")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        d(
+            "mcpv8_executions_total",
+            &[("mode", "stateless"), ("status", "timed_out")]
+        ),
+        1.0
+    );
     assert_eq!(d("mcpv8_isolate_create_seconds_count", &[]), 2.0);
     assert_eq!(d("mcpv8_snapshot_create_seconds_count", &[]), 0.0);
-    assert!(!has(&after, "mcpv8_store_operations_total"), "a stateless server has no store");
-    assert!(!has(&after, "mcpv8_raft_term"), "no raft outside cluster mode");
+    assert!(
+        !has(&after, "mcpv8_store_operations_total"),
+        "a stateless server has no store"
+    );
+    assert!(
+        !has(&after, "mcpv8_raft_term"),
+        "no raft outside cluster mode"
+    );
     // Isolates from the startup snapshot take milliseconds, not seconds.
     let mean = value(&after, "mcpv8_isolate_create_seconds_sum", &[])
         / value(&after, "mcpv8_isolate_create_seconds_count", &[]);

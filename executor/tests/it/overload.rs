@@ -18,7 +18,8 @@ const HEAP_MB: u64 = 32;
 
 /// A second of CPU at most, or tens of MB of heap; both complete within their limits.
 const CPU: &str = "let x = 0; for (let i = 0; i < 2e7; i++) x = (x + i * 7) % 1000003; x > -1";
-const MEM: &str = "const a = []; for (let i = 0; i < 20; i++) a.push(new Array(1e5).fill(i)); a.length";
+const MEM: &str =
+    "const a = []; for (let i = 0; i < 24; i++) a.push(new Array(1e5).fill(i + 0.5)); a.length";
 
 /// Resident memory of `pid` and its children (the workers), in bytes.
 pub fn tree_rss(pid: u32) -> u64 {
@@ -50,7 +51,12 @@ fn rss(pid: u32) -> u64 {
 fn parent(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces; fields after its closing parenthesis are fixed.
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 #[derive(Default)]
@@ -104,8 +110,12 @@ async fn eight_times_the_concurrency_gets_busy_answers_and_recovers() {
                 let status = r.status().as_u16();
                 let body: serde_json::Value = r.json().await.unwrap_or_default();
                 match status {
-                    200 if body["status"] == "completed" => counts.ok.fetch_add(1, Ordering::Relaxed),
-                    200 if body["status"] == "timed_out" => counts.timed_out.fetch_add(1, Ordering::Relaxed),
+                    200 if body["status"] == "completed" => {
+                        counts.ok.fetch_add(1, Ordering::Relaxed)
+                    }
+                    200 if body["status"] == "timed_out" => {
+                        counts.timed_out.fetch_add(1, Ordering::Relaxed)
+                    }
                     429 if body["error"].as_str().is_some_and(|e| e.contains("busy")) => {
                         // A polite client backs off a little before retrying.
                         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -147,13 +157,22 @@ async fn eight_times_the_concurrency_gets_busy_answers_and_recovers() {
     // Each worker may grow by its run's allowance (4x the heap + 128 MB, enforced by
     // the worker's watchdog) over the baseline; the server itself holds a bounded queue.
     let bound = baseline + WORKERS * ((HEAP_MB * 4 + 128) << 20) + (128 << 20);
-    assert!(peak <= bound, "peak {} MB over the bound {} MB", peak >> 20, bound >> 20);
+    assert!(
+        peak <= bound,
+        "peak {} MB over the bound {} MB",
+        peak >> 20,
+        bound >> 20
+    );
 
     // Recovery: the queue drains and a normal run answers at once.
     let t = Instant::now();
     let (st, r) = s.exec(json!({ "code": "1 + 1" })).await;
     assert_eq!((st, r["result"].as_str()), (200, Some("2")), "{r}");
-    assert!(t.elapsed() < Duration::from_secs(2), "first run after the burst took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "first run after the burst took {:?}",
+        t.elapsed()
+    );
     assert_eq!(metric(&s, "mcpv8_queued_runs").await, 0.0);
     assert_eq!(metric(&s, "mcpv8_running_runs").await, 0.0);
     assert_eq!(metric(&s, "mcpv8_workers").await, WORKERS as f64);
