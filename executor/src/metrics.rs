@@ -258,4 +258,32 @@ mod tests {
             assert!(text.contains(line), "{line} in {text}");
         }
     }
+
+    #[test]
+    fn worker_timings_go_to_their_histograms() {
+        let m = Metrics::new();
+        let mut o = RunOutcome::from_ending(
+            crate::ipc::Ending::Completed,
+            None,
+            None,
+            Some(vec![0; 1000]),
+        );
+        o.queue_wait = Some(Duration::from_millis(3));
+        o.timings = crate::ipc::Timings {
+            isolate_secs: Some(0.004),
+            restored: true,
+            snapshot_secs: Some(0.02),
+        };
+        m.run_timings(&o);
+        let text = m.render(0, 0, 1);
+        for line in [
+            "mcpv8_queue_wait_seconds_count 1",
+            "mcpv8_snapshot_restore_seconds_count 1",
+            "mcpv8_isolate_create_seconds_count 0",
+            "mcpv8_snapshot_create_seconds_count 1",
+            "mcpv8_snapshot_bytes_sum 1000",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
 }

@@ -12,6 +12,7 @@ mod etcd_backend;
 mod errors;
 mod globals;
 mod hostile;
+mod hostile_floods;
 mod hostile_server;
 mod http_api;
 mod metrics;

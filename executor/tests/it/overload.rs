@@ -85,6 +85,12 @@ async fn eight_times_the_concurrency_gets_busy_answers_and_recovers() {
         )
         .await,
     );
+    // Both workers up (past their warm-up) before the baseline is taken.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(&s, "mcpv8_workers").await != WORKERS as f64 {
+        assert!(Instant::now() < deadline, "workers never came up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let baseline = tree_rss(s.pid());
     let counts = Arc::new(Counts::default());
     let stop = Arc::new(AtomicBool::new(false));
