@@ -2,8 +2,6 @@
 //! catastrophic regexes, promise and microtask floods, huge results and console floods.
 //! Each run ends with a precise status and the server stays healthy afterwards.
 
-use std::time::{Duration, Instant};
-
 use serde_json::json;
 
 use crate::hostile_server::{
@@ -121,7 +119,6 @@ async fn huge_results_and_console_floods() {
         "{r}"
     );
     // Thousands of lines per millisecond: output is capped, the run completes.
-    let started = Instant::now();
     let r = run(
         &s,
         "for (let i = 0; i < 200000; i++) console.log('line', i); 'flooded'",
@@ -132,7 +129,6 @@ async fn huge_results_and_console_floods() {
     let out = r["output"].as_str().unwrap();
     assert!(out.len() <= (1 << 20) + 200, "{} bytes kept", out.len());
     assert!(out.contains("truncated"), "no truncation notice");
-    assert!(started.elapsed() < Duration::from_secs(10));
     healthy(&s).await;
 }
 

@@ -175,7 +175,7 @@ async fn eight_times_the_concurrency_gets_busy_answers_and_recovers() {
     let (st, r) = s.exec(json!({ "code": "1 + 1" })).await;
     assert_eq!((st, r["result"].as_str()), (200, Some("2")), "{r}");
     assert!(
-        t.elapsed() < Duration::from_secs(2),
+        t.elapsed() < Duration::from_secs(5),
         "first run after the burst took {:?}",
         t.elapsed()
     );
