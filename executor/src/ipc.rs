@@ -54,6 +54,21 @@ pub enum Ending {
     Cancelled,
 }
 
+/// How long the parts of a run took inside the worker, for the server's metrics.
+/// Every field defaults, so workers and servers of neighbouring versions interoperate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Seconds to create the run's isolate (from the startup snapshot, or by
+    /// deserializing the session's heap snapshot when `restored`).
+    #[serde(default)]
+    pub isolate_secs: Option<f64>,
+    #[serde(default)]
+    pub restored: bool,
+    /// Seconds to snapshot the heap after a completed stateful run.
+    #[serde(default)]
+    pub snapshot_secs: Option<f64>,
+}
+
 /// Worker → server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -74,6 +89,8 @@ pub enum FromWorker {
         /// Last frame of this run, and the worker exits after it (see `retire`).
         #[serde(default)]
         retire: bool,
+        #[serde(default)]
+        timings: Timings,
     },
     /// The heap snapshot of a completed stateful run travels as the frame's blob;
     /// `error` says why there is none.
@@ -84,6 +101,8 @@ pub enum FromWorker {
         /// and the server starts a fresh one.
         #[serde(default)]
         retire: bool,
+        #[serde(default)]
+        snapshot_secs: Option<f64>,
     },
     /// The worker is about to exit because of the run (memory far past its limit).
     Fatal { run_id: u64, error: String },
@@ -192,6 +211,7 @@ mod tests {
             run_id: 7,
             error: None,
             retire: true,
+            snapshot_secs: Some(0.25),
         };
         write_frame(&mut buf, &msg, b"heap-bytes").unwrap();
         let frame: Frame<FromWorker> = read_frame(&mut buf.as_slice()).unwrap().unwrap();
@@ -200,10 +220,22 @@ mod tests {
             FromWorker::Snapshot {
                 run_id: 7,
                 error: None,
-                retire: true
+                retire: true,
+                ..
             }
         ));
         assert_eq!(frame.blob, b"heap-bytes");
+    }
+
+    #[test]
+    fn a_result_without_timings_still_decodes() {
+        // What a worker from before `timings` existed sends.
+        let old = br#"{"type":"result","run_id":3,"ending":"completed","result":"1","error":null}"#;
+        let frame: Frame<FromWorker> = decode(old, Vec::new()).unwrap();
+        assert!(matches!(
+            frame.msg,
+            FromWorker::Result { timings, .. } if timings == Timings::default()
+        ));
     }
 
     #[test]

@@ -44,7 +44,13 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
     };
     cli.engine.validate().map_err(anyhow::Error::msg)?;
     let store_config = cli.store.validate()?;
-    let store = store_config.open().await?;
+    let opened = store_config.open_backend().await?;
+    let cache = match &opened {
+        Some(mcp_v8_store::OpenedStore::Cached(c)) => Some(c.clone()),
+        _ => None,
+    };
+    let store_metrics = crate::metrics::StoreMetrics::new();
+    let store = opened.map(|o| store_metrics.instrument(o.into_dyn()));
     let pool = Pool::start(PoolConfig {
         workers: cli.engine.workers(),
         queue_capacity: cli.engine.max_queued_executions as usize,
@@ -87,6 +93,13 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
     })?;
     let forwarder = metadata.node.clone().map(ExecForwarder::new);
     let exec = Executions::new(runner, registry, metadata.store.clone(), forwarder);
+    exec.metrics.add_store(&store_metrics);
+    if let Some(cache) = cache {
+        exec.metrics.watch_cache(cache);
+    }
+    if let Some(node) = &metadata.node {
+        exec.metrics.watch_raft(node.clone());
+    }
     let _ = host.0.set(LocalHost(exec.clone()));
     let mcp = McpServer::new(exec.clone(), instructions, Some(run_js_description));
 

@@ -157,8 +157,18 @@ pub fn main(
             );
         });
         let snapshots = engine.will_snapshot();
+        let restored = job.heap.is_some();
+        let mut reported_at = None;
         let snap = engine.run(&job.code, job.heap, &job.limits, &job.stop, console, |r| {
             watchdog.disarm();
+            reported_at = Some(Instant::now());
+            let timings = ipc::Timings {
+                isolate_secs: Some(engine.last_isolate_setup())
+                    .filter(|d| !d.is_zero())
+                    .map(|d| d.as_secs_f64()),
+                restored,
+                snapshot_secs: None,
+            };
             // A completed stateful run ends with its Snapshot frame instead.
             let last = !(snapshots && r.ending == Ending::Completed);
             // A stateful isolate stopped at its heap limit cannot be freed cleanly
@@ -171,6 +181,7 @@ pub fn main(
                 result: r.result.clone(),
                 error: r.error.clone(),
                 retire,
+                timings,
             };
             send(&out, &msg, &[]);
             if retire {
@@ -189,6 +200,7 @@ pub fn main(
                     run_id,
                     error,
                     retire,
+                    snapshot_secs: reported_at.map(|t| t.elapsed().as_secs_f64()),
                 },
                 &bytes,
             );

@@ -63,6 +63,8 @@ pub struct Engine {
     modules: Rc<Modules>,
     gates: Gates,
     rt: tokio::runtime::Runtime,
+    /// Nanoseconds the last run's isolate took to create (read by the worker for metrics).
+    isolate_nanos: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -106,7 +108,16 @@ impl Engine {
             modules,
             gates,
             rt,
+            isolate_nanos: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// How long the last run's isolate took to create (startup snapshot or session heap).
+    pub fn last_isolate_setup(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(
+            self.isolate_nanos
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// Whether completed runs end with a heap snapshot.
@@ -125,6 +136,9 @@ impl Engine {
         console: ops::ConsoleFn,
         report: impl FnOnce(&RunReport),
     ) -> Option<Result<Vec<u8>, String>> {
+        // Zero until this run's isolate exists (code that does not parse never gets one).
+        self.isolate_nanos
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         let script = match transform::to_script(code) {
             Ok(s) => s,
             Err(e) => {
@@ -133,6 +147,7 @@ impl Engine {
             }
         };
         let _enter = self.rt.enter();
+        let created = std::time::Instant::now();
         let mut isolate = Isolate::new(
             self.snapshotting,
             self.startup,
@@ -140,6 +155,10 @@ impl Engine {
             limits.heap_bytes,
             stop,
             self.modules.clone(),
+        );
+        self.isolate_nanos.store(
+            u64::try_from(created.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
         );
         {
             let state = isolate.js().op_state();

@@ -157,6 +157,7 @@ impl Executions {
                 "the worker pool shut down",
             )
         });
+        self.metrics.run_timings(&outcome);
         let mut finished = self.runner.finish(outcome).await;
         if let (Some((session, code)), Some(heap)) = (&f.session, &finished.heap) {
             let entry = NewEntry {

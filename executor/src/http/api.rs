@@ -167,7 +167,7 @@ pub async fn readyz(State(exec): State<Arc<Executions>>) -> Response {
         )
             .into_response();
     }
-    if exec.runner().pool().worker_pids().is_empty() {
+    if exec.runner().pool().live_workers() == 0 {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "not ready", "reason": "no worker process is up yet" })),
@@ -182,7 +182,7 @@ pub async fn metrics(State(exec): State<Arc<Executions>>) -> Response {
     let pool = exec.runner().pool();
     let text = exec
         .metrics
-        .render(pool.queued(), pool.in_flight(), pool.worker_pids().len());
+        .render(pool.queued(), pool.in_flight(), pool.live_workers());
     (
         [(
             axum::http::header::CONTENT_TYPE,

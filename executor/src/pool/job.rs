@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::ipc::{Ending, RunLimits, Stream};
+use crate::ipc::{Ending, RunLimits, Stream, Timings};
 
 /// Final status of a run (the interface contract's statuses minus queued/running).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,6 +43,10 @@ pub struct RunOutcome {
     pub snapshot: Option<Vec<u8>>,
     /// Why a completed stateful run has no heap.
     pub snapshot_error: Option<String>,
+    /// What the worker measured (isolate creation, snapshot), for metrics.
+    pub timings: Timings,
+    /// Time from submission until a worker took the run (`None`: it never got one).
+    pub queue_wait: Option<Duration>,
 }
 
 impl RunOutcome {
@@ -64,6 +68,8 @@ impl RunOutcome {
             error,
             snapshot,
             snapshot_error: None,
+            timings: Timings::default(),
+            queue_wait: None,
         }
     }
 
@@ -74,6 +80,8 @@ impl RunOutcome {
             error: Some(error.to_owned()),
             snapshot: None,
             snapshot_error: None,
+            timings: Timings::default(),
+            queue_wait: None,
         }
     }
 }
@@ -108,6 +116,8 @@ pub struct Job {
     console: Mutex<Option<mpsc::UnboundedSender<ConsoleLine>>>,
     /// Runs waiting for a worker, shared with the pool (the queue's capacity).
     queued: Arc<AtomicUsize>,
+    /// How long the run waited for a worker, once one took it.
+    waited: Mutex<Option<Duration>>,
 }
 
 impl Job {
@@ -136,6 +146,7 @@ impl Job {
             outcome: Mutex::new(Some(otx)),
             console: Mutex::new(Some(ctx)),
             queued,
+            waited: Mutex::new(None),
         };
         (job, orx, crx)
     }
@@ -147,6 +158,8 @@ impl Job {
         if *s == State::Queued {
             *s = State::Running;
             self.queued.fetch_sub(1, Ordering::Relaxed);
+            let submitted = self.deadline - self.timeout;
+            *self.waited.lock().expect("job wait") = Some(submitted.elapsed());
             true
         } else {
             false
@@ -178,7 +191,8 @@ impl Job {
         self.deliver(outcome);
     }
 
-    fn deliver(&self, outcome: RunOutcome) {
+    fn deliver(&self, mut outcome: RunOutcome) {
+        outcome.queue_wait = *self.waited.lock().expect("job wait");
         self.console.lock().expect("job console").take();
         if let Some(tx) = self.outcome.lock().expect("job outcome").take() {
             let _ = tx.send(outcome);

@@ -230,6 +230,11 @@ impl Pool {
         self.pids.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
+    /// Worker processes up now (slots being restarted do not count).
+    pub fn live_workers(&self) -> usize {
+        self.worker_pids().iter().filter(|p| **p != 0).count()
+    }
+
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }
@@ -306,6 +311,10 @@ async fn supervise(
                 );
                 break;
             }
+        }
+        // Not live again until its replacement is ready.
+        if let Ok(mut p) = pids.lock() {
+            p[slot] = 0;
         }
     }
 }

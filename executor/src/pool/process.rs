@@ -134,6 +134,7 @@ impl WorkerProcess {
         let mut kill_at = job.deadline + KILL_GRACE;
         let mut cancelling = false;
         let mut result: Option<(Ending, Option<String>, Option<String>)> = None;
+        let mut timings = ipc::Timings::default();
         let mut fatal: Option<String> = None;
         loop {
             tokio::select! {
@@ -143,21 +144,25 @@ impl WorkerProcess {
                     };
                     match frame.msg {
                         FromWorker::Console { stream, text, .. } => job.console(stream, text),
-                        FromWorker::Result { ending, result: r, error, retire, .. } => {
+                        FromWorker::Result { ending, result: r, error, retire, timings: t, .. } => {
+                            timings = t;
                             if self.stateful && ending == Ending::Completed {
                                 // The heap snapshot follows; the result is safe either way.
                                 result = Some((ending, r, error));
                                 kill_at = Instant::now() + Duration::from_secs(60);
                             } else {
-                                job.finish(RunOutcome::from_ending(ending, r, error, None));
+                                let mut outcome = RunOutcome::from_ending(ending, r, error, None);
+                                outcome.timings = timings;
+                                job.finish(outcome);
                                 return self.after(retire).await;
                             }
                         }
-                        FromWorker::Snapshot { error, retire, .. } => {
+                        FromWorker::Snapshot { error, retire, snapshot_secs, .. } => {
                             let (_, r, _) = result.take().unwrap_or((Ending::Completed, None, None));
                             let snapshot = if error.is_none() { Some(frame.blob) } else { None };
                             let mut outcome = RunOutcome::from_ending(Ending::Completed, r, None, snapshot);
                             outcome.snapshot_error = error;
+                            outcome.timings = ipc::Timings { snapshot_secs, ..timings };
                             job.finish(outcome);
                             return self.after(retire).await;
                         }

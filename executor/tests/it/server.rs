@@ -42,9 +42,15 @@ impl Server {
 
     /// Starts a server on `port` with exactly `args` (besides the port).
     pub async fn start_with(port: u16, args: &[String]) -> Self {
+        Self::start_with_env(port, args, &[]).await
+    }
+
+    /// Like `start_with`, with extra environment for the server process.
+    pub async fn start_with_env(port: u16, args: &[String], envs: &[(&str, &str)]) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_mcp-v8"))
             .args(["--http-port", &port.to_string()])
             .args(args)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .spawn()
             .expect("mcp-v8 starts");
@@ -114,12 +120,12 @@ impl Server {
         body["execution_id"].as_str().unwrap().to_owned()
     }
 
-    /// Asks the server to stop (SIGTERM), as Kubernetes does.
-    /// The server's process id.
+    /// The server's process id (its workers are its children).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// Asks the server to stop (SIGTERM), as Kubernetes does.
     pub fn terminate(&self) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
