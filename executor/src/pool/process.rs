@@ -224,9 +224,10 @@ impl WorkerProcess {
         let outcome = if let Some((_, r, _)) = result {
             let mut o = RunOutcome::from_ending(Ending::Completed, r, None, None);
             o.snapshot_error = Some(format!(
-                "the heap could not be saved: V8 aborted while snapshotting ({status}). A heap that still \
-                 reaches WebAssembly instances or asm.js functions cannot be snapshotted: keep instances out of \
-                 top-level bindings (create and use them inside a function), or run stateless"
+                "the heap could not be saved: V8 aborted while snapshotting ({status}). Either the heap is too \
+                 large to serialise within the run's memory (keep big strings and arrays out of top-level \
+                 bindings, or raise heap_memory_max_mb), or it still reaches WebAssembly instances or asm.js \
+                 functions, which cannot be snapshotted (create and use them inside a function, or run stateless)"
             ));
             o
         } else if let Some(error) = fatal {
