@@ -12,6 +12,7 @@ pub mod ops;
 pub mod runtime;
 pub mod snapshot;
 pub mod transform;
+pub mod wasm;
 
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
@@ -61,6 +62,7 @@ pub struct Engine {
     sources: Option<chain::StartupSources>,
     modules: Rc<Modules>,
     gates: Gates,
+    wasm: wasm::Preloaded,
     rt: tokio::runtime::Runtime,
 }
 
@@ -93,6 +95,7 @@ impl Engine {
                 },
             )
         };
+        let wasm = wasm::Preloaded::load(&io.wasm).map_err(std::io::Error::other)?;
         let sources = if snapshotting {
             Some(chain::StartupSources::from_startup(&startup).map_err(std::io::Error::other)?)
         } else {
@@ -104,6 +107,7 @@ impl Engine {
             sources,
             modules,
             gates,
+            wasm,
             rt,
         })
     }
@@ -187,6 +191,9 @@ impl Engine {
             .borrow_mut()
             .try_take::<ConsoleSink>();
         isolate.js().op_state().borrow_mut().try_take::<Gates>();
+        if let Err(e) = self.clear_wasm(isolate.js()) {
+            return Some(Err(e));
+        }
         if let Err(e) = host::restore(isolate.js(), hidden) {
             return Some(Err(e));
         }
@@ -215,6 +222,10 @@ impl Engine {
             v8::Global::new(scope, n)
         };
         call_helper(js, "installIo", Some(&bits))?;
+        if !self.wasm.is_empty() {
+            let list = self.wasm.modules(js)?;
+            call_helper(js, "installWasm", Some(&list))?;
+        }
         let value = js
             .execute_script("<run>", source)
             .map_err(|e| js_error_line(&e))?;
@@ -243,6 +254,23 @@ impl Engine {
         deno_core::scope!(scope, js);
         let local = v8::Local::new(scope, text);
         Ok(local.to_rust_string_lossy(scope))
+    }
+}
+
+impl Engine {
+    /// Takes the run's wasm objects out of the heap before it is snapshotted.
+    fn clear_wasm(&self, js: &mut JsRuntime) -> Result<(), String> {
+        if self.wasm.is_empty() {
+            return Ok(());
+        }
+        let names = self.wasm.names(js);
+        let pinned = call_helper(js, "clearWasm", Some(&names))?;
+        deno_core::scope!(scope, js);
+        let pinned = v8::Local::new(scope, pinned);
+        if pinned.is_string() {
+            return Err(pinned.to_rust_string_lossy(scope));
+        }
+        Ok(())
     }
 }
 

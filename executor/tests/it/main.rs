@@ -17,3 +17,5 @@ mod pool;
 mod s3;
 mod semantics;
 mod snapshots;
+mod sqlite_wasm;
+mod wasm;
