@@ -59,11 +59,19 @@ impl Preloaded {
         v8::tc_scope!(let tc, scope);
         let mut items = Vec::with_capacity(self.0.len());
         for entry in &self.0 {
+            let started = Instant::now();
             let cached = entry
                 .compiled
                 .borrow()
                 .as_ref()
                 .map(|c| v8::WasmModuleObject::from_compiled_module(tc, c));
+            if cached.is_some() {
+                tracing::debug!(
+                    module = %entry.name,
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "recreated WebAssembly module"
+                );
+            }
             let module = match cached {
                 Some(Some(m)) => m,
                 Some(None) => {
@@ -73,7 +81,6 @@ impl Preloaded {
                     ));
                 }
                 None => {
-                    let started = Instant::now();
                     let Some(m) = v8::WasmModuleObject::compile(tc, &entry.bytes) else {
                         let why = tc
                             .exception()

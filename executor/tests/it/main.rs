@@ -19,3 +19,4 @@ mod semantics;
 mod snapshots;
 mod sqlite_wasm;
 mod wasm;
+mod wasm_s3;
