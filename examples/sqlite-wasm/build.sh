@@ -12,7 +12,13 @@ version=${SQLITE_SYS_VERSION:?}
 mkdir -p "$cache"
 
 # The crate's source: fetched by cargo (crates.io) through a one-dependency manifest.
-crate=$(ls -d "${CARGO_HOME:?}"/registry/cache/*/libsqlite3-sys-"$version".crate 2>/dev/null | head -1 || true)
+find_crate() {
+  local c
+  for c in "${CARGO_HOME:?}"/registry/cache/*/libsqlite3-sys-"$version".crate; do
+    if [ -f "$c" ]; then echo "$c"; return; fi
+  done
+}
+crate=$(find_crate)
 if [ -z "$crate" ]; then
   manifest="$cache/fetch"
   mkdir -p "$manifest/src"
@@ -20,7 +26,8 @@ if [ -z "$crate" ]; then
     "$version" > "$manifest/Cargo.toml"
   : > "$manifest/src/lib.rs"
   cargo fetch --manifest-path "$manifest/Cargo.toml" >&2
-  crate=$(ls -d "$CARGO_HOME"/registry/cache/*/libsqlite3-sys-"$version".crate | head -1)
+  crate=$(find_crate)
+  [ -n "$crate" ] || { echo "cargo fetch did not download libsqlite3-sys $version" >&2; exit 1; }
 fi
 src="$cache/libsqlite3-sys-$version"
 if [ ! -f "$src/sqlite3/sqlite3.c" ]; then
