@@ -91,7 +91,7 @@ impl Preloaded {
                             entry.name
                         ));
                     };
-                    tracing::info!(
+                    tracing::debug!(
                         module = %entry.name,
                         bytes = entry.bytes.len(),
                         ms = started.elapsed().as_secs_f64() * 1e3,

@@ -147,6 +147,27 @@ async fn keeping_a_raw_instance_in_a_session_ends_clearly() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_module_global_made_unchangeable_keeps_the_heap_unsaved() {
+    let dir = tempfile::tempdir().unwrap();
+    let calc = write(dir.path(), "calc.wasm", CALC);
+    let s = start(dir.path(), false, &[flag("calc", &calc)]).await;
+    let code =
+        "Object.defineProperty(globalThis, 'calc', { value: 1, configurable: false }); 'pinned'";
+    let (status, r) = s.exec(json!({ "code": code })).await;
+    assert_eq!(
+        (status, r["status"].as_str()),
+        (200, Some("completed")),
+        "{r}"
+    );
+    assert_eq!(
+        (r["result"].as_str(), &r["heap"]),
+        (Some("pinned"), &Value::Null)
+    );
+    let e = r["error"].as_str().unwrap();
+    assert!(e.contains("globalThis.calc unchangeable"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn duplicate_names_and_invalid_modules_stop_startup() {
     let dir = tempfile::tempdir().unwrap();
     let calc = write(dir.path(), "calc.wasm", CALC);
