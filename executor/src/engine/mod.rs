@@ -151,7 +151,9 @@ impl Engine {
             state.put(self.gates.clone());
         }
         let hidden = host::hide(isolate.js());
-        let outcome = self.evaluate(isolate.js(), script.source, stop);
+        // Declared after the isolate, so dropped before it.
+        let mut tracked = wasm::Tracked::default();
+        let outcome = self.evaluate(isolate.js(), script.source, stop, &mut tracked);
         let outcome = match stop.reason() {
             Some(Stop::HeapLimit) => RunReport::failed(format!(
                 "RangeError: heap limit exceeded (the run used more than its {} MB; raise heap_memory_max_mb or use less memory)",
@@ -191,7 +193,7 @@ impl Engine {
             .borrow_mut()
             .try_take::<ConsoleSink>();
         isolate.js().op_state().borrow_mut().try_take::<Gates>();
-        if let Err(e) = self.clear_wasm(isolate.js()) {
+        if let Err(e) = self.clear_wasm(isolate.js(), &tracked) {
             return Some(Err(e));
         }
         if let Err(e) = host::restore(isolate.js(), hidden) {
@@ -213,6 +215,7 @@ impl Engine {
         js: &mut JsRuntime,
         source: String,
         stop: &StopFlag,
+        tracked: &mut wasm::Tracked,
     ) -> Result<String, String> {
         call_helper(js, "reseed", None)?;
         let bits = u8::from(self.gates.fetch.is_some()) | (u8::from(self.gates.fs.is_some()) << 1);
@@ -223,8 +226,9 @@ impl Engine {
         };
         call_helper(js, "installIo", Some(&bits))?;
         if !self.wasm.is_empty() {
-            let list = self.wasm.modules(js)?;
-            call_helper(js, "installWasm", Some(&list))?;
+            let list = self.wasm.modules(js, tracked)?;
+            let exported = call_helper(js, "installWasm", Some(&list))?;
+            tracked.add_list(js, &exported);
         }
         let value = js
             .execute_script("<run>", source)
@@ -259,18 +263,28 @@ impl Engine {
 
 impl Engine {
     /// Takes the run's wasm objects out of the heap before it is snapshotted.
-    fn clear_wasm(&self, js: &mut JsRuntime) -> Result<(), String> {
+    fn clear_wasm(&self, js: &mut JsRuntime, tracked: &wasm::Tracked) -> Result<(), String> {
         if self.wasm.is_empty() {
             return Ok(());
         }
         let names = self.wasm.names(js);
         let pinned = call_helper(js, "clearWasm", Some(&names))?;
-        deno_core::scope!(scope, js);
-        let pinned = v8::Local::new(scope, pinned);
-        if pinned.is_string() {
-            return Err(pinned.to_rust_string_lossy(scope));
+        {
+            deno_core::scope!(scope, js);
+            let pinned = v8::Local::new(scope, pinned);
+            if pinned.is_string() {
+                return Err(pinned.to_rust_string_lossy(scope));
+            }
         }
-        Ok(())
+        match tracked.still_alive(js) {
+            Some(name) => Err(format!(
+                "the heap could not be saved: it still references the WebAssembly module {name} \
+                 (a WebAssembly.Module, Instance, Memory, Table or exported function kept in a binding), \
+                 and V8 cannot snapshot those. Use the `{name}` global (it may be kept), or create and use \
+                 instances inside a function"
+            )),
+            None => Ok(()),
+        }
     }
 }
 

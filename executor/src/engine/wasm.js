@@ -62,8 +62,11 @@
     });
   }
 
-  // list: [[name, WebAssembly.Module, instantiate], ...]
+  // list: [[name, WebAssembly.Module, instantiate], ...]. Returns the exported
+  // memories, tables and globals as [[name, object], ...]: the engine checks they are
+  // gone before snapshotting, since they do not lead back to the module it watches.
   function install(list) {
+    const tracked = [];
     for (let i = 0; i < list.length; i++) {
       const name = list[i][0];
       const module = list[i][1];
@@ -84,7 +87,12 @@
       }
       slot.exports = exports;
       setGlobal(name, slot.facade);
+      for (let k = 0; k < keys.length; k++) {
+        const value = exports[keys[k]];
+        if (typeof value !== "function") tracked[tracked.length] = [name, value];
+      }
     }
+    return tracked;
   }
 
   // Drops every reference to this run's wasm objects; returns an error line if user

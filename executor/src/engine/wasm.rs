@@ -23,6 +23,49 @@ struct Entry {
 /// The worker's modules.
 pub struct Preloaded(Vec<Entry>);
 
+/// Weak handles on a run's wasm objects: the modules (every instance holds its module)
+/// and the exported memories, tables and globals. Whatever is still alive after the
+/// globals are cleared and a full GC is referenced by user code, and snapshotting would
+/// abort the worker.
+#[derive(Default)]
+pub struct Tracked(Vec<(String, v8::Weak<v8::Value>)>);
+
+impl Tracked {
+    /// Adds the `[[name, object], ...]` list `__mcpV8.installWasm` returned.
+    pub fn add_list(&mut self, js: &mut JsRuntime, list: &v8::Global<v8::Value>) {
+        deno_core::scope!(scope, js);
+        let list = v8::Local::new(scope, list);
+        let Ok(list) = v8::Local::<v8::Array>::try_from(list) else {
+            return;
+        };
+        for i in 0..list.length() {
+            let Some(pair) = list
+                .get_index(scope, i)
+                .and_then(|p| v8::Local::<v8::Array>::try_from(p).ok())
+            else {
+                continue;
+            };
+            if let (Some(name), Some(value)) = (pair.get_index(scope, 0), pair.get_index(scope, 1))
+            {
+                let name = name.to_rust_string_lossy(scope);
+                self.0.push((name, v8::Weak::new(scope, value)));
+            }
+        }
+    }
+
+    /// After a full GC: the module whose objects user code still references, if any.
+    pub fn still_alive(&self, js: &mut JsRuntime) -> Option<&str> {
+        if self.0.is_empty() {
+            return None;
+        }
+        js.v8_isolate().low_memory_notification();
+        self.0
+            .iter()
+            .find(|(_, weak)| !weak.is_empty())
+            .map(|(name, _)| name.as_str())
+    }
+}
+
 impl Preloaded {
     /// Reads the bytes the server verified, checking they did not change since.
     pub fn load(modules: &[WasmModule]) -> Result<Self, String> {
@@ -54,7 +97,11 @@ impl Preloaded {
 
     /// `[[name, WebAssembly.Module, instantiate], ...]` for this isolate, the argument
     /// of `__mcpV8.installWasm`.
-    pub fn modules(&self, js: &mut JsRuntime) -> Result<v8::Global<v8::Value>, String> {
+    pub fn modules(
+        &self,
+        js: &mut JsRuntime,
+        tracked: &mut Tracked,
+    ) -> Result<v8::Global<v8::Value>, String> {
         deno_core::scope!(scope, js);
         v8::tc_scope!(let tc, scope);
         let mut items = Vec::with_capacity(self.0.len());
@@ -101,6 +148,10 @@ impl Preloaded {
                     m
                 }
             };
+            let as_value: v8::Local<'_, v8::Value> = module.into();
+            tracked
+                .0
+                .push((entry.name.clone(), v8::Weak::new(tc, as_value)));
             let name = v8::String::new(tc, &entry.name).ok_or("module name too long")?;
             let flag = v8::Boolean::new(tc, entry.instantiate);
             let triple = [name.into(), module.into(), flag.into()];
