@@ -189,7 +189,7 @@ pub fn main(
             }
         });
         if let Some(snap) = snap {
-            let retire = retire_now(start_rss, recycle_above);
+            let retire = engine.take_leaked() || retire_now(start_rss, recycle_above);
             let (error, bytes) = match snap {
                 Ok(bytes) => (None, bytes),
                 Err(e) => (Some(e), Vec::new()),

@@ -8,6 +8,9 @@
   // io.js ran first and left the installer of the controlled-I/O globals here.
   const installIo = globalThis.__mcpV8Io;
   delete globalThis.__mcpV8Io;
+  // wasm.js left the preloaded-module installer here (see its header).
+  const { install: installWasm, clear: clearWasm } = globalThis.__mcpV8Wasm;
+  delete globalThis.__mcpV8Wasm;
   const {
     op_mcp_console,
     op_mcp_random_fill,
@@ -413,7 +416,7 @@
   // The only thing the engine needs from the heap; frozen and non-configurable so
   // user code can neither replace nor extend it.
   Object.defineProperty(globalThis, "__mcpV8", {
-    value: Object.freeze({ formatResult, beforeRun, installIo }),
+    value: Object.freeze({ formatResult, beforeRun, installIo, installWasm, clearWasm }),
     writable: false,
     configurable: false,
     enumerable: false,

@@ -13,6 +13,7 @@ pub mod runtime;
 pub mod snapshot;
 pub mod toplevel_await;
 pub mod transform;
+pub mod wasm;
 
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
@@ -62,9 +63,12 @@ pub struct Engine {
     sources: Option<chain::StartupSources>,
     modules: Rc<Modules>,
     gates: Gates,
+    wasm: wasm::Preloaded,
     rt: tokio::runtime::Runtime,
     /// Nanoseconds the last run's isolate took to create (read by the worker for metrics).
     isolate_nanos: std::sync::atomic::AtomicU64,
+    /// A snapshotting isolate was dropped unfreed; the worker should retire.
+    leaked: std::cell::Cell<bool>,
 }
 
 impl Engine {
@@ -96,6 +100,7 @@ impl Engine {
                 },
             )
         };
+        let wasm = wasm::Preloaded::load(&io.wasm).map_err(std::io::Error::other)?;
         let sources = if snapshotting {
             Some(chain::StartupSources::from_startup(&startup).map_err(std::io::Error::other)?)
         } else {
@@ -107,8 +112,10 @@ impl Engine {
             sources,
             modules,
             gates,
+            wasm,
             rt,
             isolate_nanos: std::sync::atomic::AtomicU64::new(0),
+            leaked: std::cell::Cell::new(false),
         })
     }
 
@@ -118,6 +125,12 @@ impl Engine {
             self.isolate_nanos
                 .load(std::sync::atomic::Ordering::Relaxed),
         )
+    }
+
+    /// Whether an isolate was left unfreed since the last call (the process should
+    /// be replaced rather than accumulate them).
+    pub fn take_leaked(&self) -> bool {
+        self.leaked.replace(false)
     }
 
     /// Whether completed runs end with a heap snapshot.
@@ -167,7 +180,9 @@ impl Engine {
             state.put(self.gates.clone());
         }
         let hidden = host::hide(isolate.js());
-        let outcome = self.evaluate(isolate.js(), script.source, stop);
+        // Declared after the isolate, so dropped before it.
+        let mut tracked = wasm::Tracked::default();
+        let outcome = self.evaluate(isolate.js(), script.source, stop, &mut tracked);
         let outcome = match stop.reason() {
             Some(Stop::HeapLimit) => RunReport::failed(format!(
                 "RangeError: heap limit exceeded (the run used more than its {} MB; raise heap_memory_max_mb or use less memory)",
@@ -202,6 +217,7 @@ impl Engine {
         if outcome.ending != Ending::Completed {
             // Handles held outside the heap would abort the serializer.
             drop(hidden);
+            drop(tracked);
             dispose(isolate);
             return None;
         }
@@ -213,7 +229,13 @@ impl Engine {
             .borrow_mut()
             .try_take::<ConsoleSink>();
         isolate.js().op_state().borrow_mut().try_take::<Gates>();
-        if let Err(e) = host::restore(isolate.js(), hidden) {
+        let refused = self
+            .clear_wasm(isolate.js(), &tracked)
+            .and_then(|()| host::restore(isolate.js(), hidden));
+        if let Err(e) = refused {
+            // This heap cannot be serialised, so the isolate cannot be freed either
+            // (see dispose): the worker hands over to a fresh process.
+            self.leaked.set(true);
             return Some(Err(e));
         }
         let snap = std::panic::catch_unwind(AssertUnwindSafe(|| isolate.snapshot()));
@@ -232,6 +254,7 @@ impl Engine {
         js: &mut JsRuntime,
         source: String,
         stop: &StopFlag,
+        tracked: &mut wasm::Tracked,
     ) -> Result<String, String> {
         call_helper(js, "beforeRun", None)?;
         let bits = u8::from(self.gates.fetch.is_some()) | (u8::from(self.gates.fs.is_some()) << 1);
@@ -241,6 +264,11 @@ impl Engine {
             v8::Global::new(scope, n)
         };
         call_helper(js, "installIo", Some(&bits))?;
+        if !self.wasm.is_empty() {
+            let list = self.wasm.modules(js, tracked)?;
+            let exported = call_helper(js, "installWasm", Some(&list))?;
+            tracked.add_list(js, &exported);
+        }
         let value = js
             .execute_script("<run>", source)
             .map_err(|e| js_error_line(&e))?;
@@ -280,6 +308,33 @@ fn dispose(mut isolate: Isolate) {
     isolate.js().v8_isolate().cancel_terminate_execution();
     // A panic here only means the isolate stays leaked, as without this.
     let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(isolate.snapshot())));
+}
+
+impl Engine {
+    /// Takes the run's wasm objects out of the heap before it is snapshotted.
+    fn clear_wasm(&self, js: &mut JsRuntime, tracked: &wasm::Tracked) -> Result<(), String> {
+        if self.wasm.is_empty() {
+            return Ok(());
+        }
+        let names = self.wasm.names(js);
+        let pinned = call_helper(js, "clearWasm", Some(&names))?;
+        {
+            deno_core::scope!(scope, js);
+            let pinned = v8::Local::new(scope, pinned);
+            if pinned.is_string() {
+                return Err(pinned.to_rust_string_lossy(scope));
+            }
+        }
+        match tracked.still_alive(js) {
+            Some(name) => Err(format!(
+                "the heap could not be saved: it still references the WebAssembly module {name} \
+                 (a WebAssembly.Module, Instance, Memory, Table or exported function kept in a binding), \
+                 and V8 cannot snapshot those. Use the `{name}` global (it may be kept), or create and use \
+                 instances inside a function"
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Calls `globalThis.__mcpV8[name](arg)`, the frozen helper the bootstrap installs.

@@ -258,5 +258,5 @@ deno_core::extension!(
         super::io_ops::op_mcp_fetch,
         super::io_ops::op_mcp_fs,
     ],
-    js = [dir "src/engine", "io.js", "bootstrap.js"],
+    js = [dir "src/engine", "io.js", "wasm.js", "bootstrap.js"],
 );

@@ -78,6 +78,7 @@ pub fn install_webassembly(isolate: &mut v8::Isolate) {
 pub fn fingerprint(flags: &str) -> String {
     let mut h = Sha256::new();
     h.update(include_bytes!("io.js"));
+    h.update(include_bytes!("wasm.js"));
     h.update(include_bytes!("bootstrap.js"));
     h.update(flags.as_bytes());
     let digest = hex::encode(h.finalize());

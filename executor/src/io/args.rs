@@ -85,6 +85,23 @@ pub struct IoArgs {
     /// "query": "data.mcp.fs.allow"}}; with an fs entry, runs get an `fs` global
     #[arg(long, env = "MCP_V8_POLICIES_JSON", value_name = "FILE")]
     pub policies_json: Option<PathBuf>,
+
+    /// Preload a WebAssembly module, repeatable: without imports it is instantiated
+    /// for every run as the global `name` (its exports); every module is also the
+    /// global `__wasm_name` (a WebAssembly.Module)
+    #[arg(
+        long = "wasm-module",
+        env = "MCP_V8_WASM_MODULES",
+        value_delimiter = ',',
+        value_name = "NAME=PATH"
+    )]
+    pub wasm_modules: Vec<String>,
+
+    /// JSON file of modules, merged with --wasm-module (a name twice is an error):
+    /// {"name": "path" | {"url": "…", "sha256": "…"[, "s3": {"region",
+    /// "access_key_id_file", "secret_access_key_file"[, "session_token_file"]}]}}
+    #[arg(long, env = "MCP_V8_WASM_CONFIG", value_name = "FILE")]
+    pub wasm_config: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -125,7 +142,17 @@ impl IoArgs {
             .map(read_policies)
             .transpose()?
             .flatten();
-        Ok(IoConfig { modules, fetch, fs })
+        let wasm = super::wasm::resolve(
+            &self.wasm_modules,
+            self.wasm_config.as_deref(),
+            &session_db_path.join("wasm"),
+        )?;
+        Ok(IoConfig {
+            modules,
+            fetch,
+            fs,
+            wasm,
+        })
     }
 
     fn fetch(&self, opa: &str) -> Result<FetchConfig, String> {

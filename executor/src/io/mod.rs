@@ -12,6 +12,8 @@ pub mod module_cache;
 pub mod modules;
 pub mod netguard;
 pub mod opa;
+pub mod sigv4;
+pub mod wasm;
 
 use std::path::PathBuf;
 
@@ -28,6 +30,9 @@ pub struct IoConfig {
     pub fetch: Option<FetchConfig>,
     /// The `fs` global exists only with a policy.
     pub fs: Option<FsConfig>,
+    /// Preloaded WebAssembly modules (`--wasm-module`, `--wasm-config`).
+    #[serde(default)]
+    pub wasm: Vec<wasm::WasmModule>,
 }
 
 impl Default for IoConfig {
@@ -37,6 +42,7 @@ impl Default for IoConfig {
                 .expect("the default CDN is a valid URL"),
             fetch: None,
             fs: None,
+            wasm: Vec::new(),
         }
     }
 }

@@ -26,3 +26,6 @@ mod pool;
 mod s3;
 mod semantics;
 mod snapshots;
+mod sqlite_wasm;
+mod wasm;
+mod wasm_s3;
