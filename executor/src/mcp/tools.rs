@@ -124,6 +124,19 @@ pub fn run_js_text(io: &crate::io::IoConfig) -> String {
     if io.fs.is_some() {
         text.push_str(", fs (readFile, writeFile, appendFile, readdir, stat, mkdir, rm, rename, copyFile, exists; absolute paths; all return promises; the server's policy decides each call)");
     }
+    for m in &io.wasm {
+        if m.instantiate {
+            text.push_str(&format!(
+                ", {name} (a preloaded WebAssembly module's exports, e.g. {name}.someExport(...); the compiled module is __wasm_{name})",
+                name = m.name
+            ));
+        } else {
+            text.push_str(&format!(
+                ", __wasm_{} (a preloaded, compiled WebAssembly.Module with imports: instantiate it with new WebAssembly.Instance(__wasm_{}, imports))",
+                m.name, m.name
+            ));
+        }
+    }
     let hosts: Vec<String> = io.modules.allow.iter().map(ToString::to_string).collect();
     text.push_str(&format!(
         ". Imports: `import x from \"npm:pkg@version\"` (or jsr:, or a full URL) from {} only.",
@@ -222,4 +235,27 @@ pub fn list(stateful: bool, run_js_description: Option<String>) -> Vec<Tool> {
 
 fn tool<T: JsonSchema + 'static>(name: &'static str, description: String) -> Tool {
     Tool::new(name, description, schema_for_type::<T>())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::io::IoConfig;
+    use crate::io::wasm::WasmModule;
+
+    #[test]
+    fn the_run_js_text_names_only_open_gates() {
+        let plain = super::run_js_text(&IoConfig::default());
+        assert!(plain.contains("No fetch/network access, no file system"), "{plain}");
+        assert!(plain.contains("from esm.sh, deno.land only"), "{plain}");
+        let mut io = IoConfig::default();
+        io.wasm.push(WasmModule {
+            name: "sqlite".into(),
+            path: "/x".into(),
+            sha256: String::new(),
+            instantiate: false,
+        });
+        let text = super::run_js_text(&io);
+        assert!(text.contains("__wasm_sqlite (a preloaded, compiled WebAssembly.Module"), "{text}");
+        assert!(!text.contains("fetch (every request"), "{text}");
+    }
 }
