@@ -3,7 +3,7 @@
 # the kind suite's own MCP client (e2e/kind/client.mjs); moto, boto3 and the MCP SDK come
 # from `make tools` (mk/store.mk, mk/clients.mk).
 .PHONY: e2e-local
-e2e-local: v8-cache tools
+e2e-local: v8-cache tools sqlite-wasm
 	$(CARGO) build -p mcp-v8 --bin mcp-v8
 	MCP_V8_BIN="$(CARGO_TARGET_DIR)/debug/mcp-v8" e2e/local/run.sh
 
