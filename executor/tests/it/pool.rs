@@ -56,6 +56,8 @@ async fn a_full_queue_is_server_busy() {
         ..Default::default()
     })
     .await;
+    // The worker is up (a run went through), so the next run leaves the queue at once.
+    h.ok("0").await;
     let running = h.runner.submit(spin(3)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let queued = h.runner.submit(spin(3)).await.unwrap();
@@ -75,6 +77,7 @@ async fn cancel_ends_running_and_queued_runs() {
         ..Default::default()
     })
     .await;
+    h.ok("0").await;
     let running = h.runner.submit(spin(10)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let queued = h.runner.submit(spin(10)).await.unwrap();
