@@ -162,7 +162,7 @@ fn main() {
 
     rt.block_on(async {
         // 2. Stateless `1+1` end to end through the worker pool.
-        let pool = Pool::start(PoolConfig { workers: 1, queue_capacity: 64, stateful: false, worker_exe: EXE.into(), recycle_above_mb: 512, io: Default::default() }).await.unwrap();
+        let pool = Pool::start(PoolConfig { workers: 1, queue_capacity: 64, stateful: false, worker_exe: EXE.into(), recycle_above_mb: 512, io: Default::default(), log_args: Vec::new() }).await.unwrap();
         let runner = Runner::new(pool, None, engine_args());
         through_pool(&runner, 20, None, "1+1").await;
         let (cpu, wall) = through_pool(&runner, n, None, "1+1").await;
@@ -171,7 +171,7 @@ fn main() {
 
         // 3. Stateful: restore + run + snapshot (+ store) for a small and a ~4 MB heap.
         let store: Arc<dyn HeapStore> = Arc::new(DirStore::open(dir.path().join("heaps")).unwrap());
-        let pool = Pool::start(PoolConfig { workers: 1, queue_capacity: 64, stateful: true, worker_exe: EXE.into(), recycle_above_mb: 512, io: Default::default() }).await.unwrap();
+        let pool = Pool::start(PoolConfig { workers: 1, queue_capacity: 64, stateful: true, worker_exe: EXE.into(), recycle_above_mb: 512, io: Default::default(), log_args: Vec::new() }).await.unwrap();
         let runner = Runner::new(pool, Some(store.clone()), engine_args());
         let small = runner.run(RunRequest { code: "var counter = 0".into(), ..Default::default() }).await.unwrap().heap.unwrap();
         let big_code = "var blob = []; for (let i = 0; i < 60000; i++) blob.push({i, s: 'item-' + i}); blob.length";
@@ -191,7 +191,7 @@ fn main() {
         drop(runner);
 
         // 4. RSS of the workers over 10,000 stateful runs.
-        let pool = Pool::start(PoolConfig { workers: 2, queue_capacity: 64, stateful: true, worker_exe: EXE.into(), recycle_above_mb: 512, io: Default::default() }).await.unwrap();
+        let pool = Pool::start(PoolConfig { workers: 2, queue_capacity: 64, stateful: true, worker_exe: EXE.into(), recycle_above_mb: 512, io: Default::default(), log_args: Vec::new() }).await.unwrap();
         let runner = Arc::new(Runner::new(pool, Some(store.clone()), EngineArgs { max_concurrent_executions: Some(2), ..engine_args() }));
         let total: usize = std::env::var("RSS_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000);
         let mut samples = Vec::new();

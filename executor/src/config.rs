@@ -49,6 +49,21 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
+impl Cli {
+    /// The logging flags worker processes are started with, so their lines follow the
+    /// server's filter and format.
+    pub fn worker_log_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(filter) = &self.log {
+            args.extend(["--log".to_owned(), filter.clone()]);
+        }
+        if self.log_format == LogFormat::Json {
+            args.extend(["--log-format".to_owned(), "json".to_owned()]);
+        }
+        args
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,

@@ -85,6 +85,11 @@ fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
                 .io
                 .resolve(&cli.server.session_db_path)
                 .map_err(anyhow::Error::msg)?,
+            // `exec` is quiet unless asked otherwise, workers included.
+            log_args: match cli.log {
+                Some(_) => cli.worker_log_args(),
+                None => vec!["--log".into(), "warn".into()],
+            },
         })
         .await?;
         let runner = Runner::new(pool, store, cli.engine.clone());

@@ -58,6 +58,7 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
         worker_exe: std::env::current_exe()?,
         recycle_above_mb: cli.engine.worker_recycle_mb,
         io,
+        log_args: cli.worker_log_args(),
     })
     .await?;
     let runner = Runner::new(pool, store, cli.engine.clone());

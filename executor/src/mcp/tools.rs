@@ -245,7 +245,10 @@ mod tests {
     #[test]
     fn the_run_js_text_names_only_open_gates() {
         let plain = super::run_js_text(&IoConfig::default());
-        assert!(plain.contains("No fetch/network access, no file system"), "{plain}");
+        assert!(
+            plain.contains("No fetch/network access, no file system"),
+            "{plain}"
+        );
         assert!(plain.contains("from esm.sh, deno.land only"), "{plain}");
         let mut io = IoConfig::default();
         io.wasm.push(WasmModule {
@@ -255,7 +258,10 @@ mod tests {
             instantiate: false,
         });
         let text = super::run_js_text(&io);
-        assert!(text.contains("__wasm_sqlite (a preloaded, compiled WebAssembly.Module"), "{text}");
+        assert!(
+            text.contains("__wasm_sqlite (a preloaded, compiled WebAssembly.Module"),
+            "{text}"
+        );
         assert!(!text.contains("fetch (every request"), "{text}");
     }
 }

@@ -32,6 +32,8 @@ pub struct PoolConfig {
     pub recycle_above_mb: u64,
     /// What runs may reach outside their isolate.
     pub io: crate::io::IoConfig,
+    /// Logging flags workers get (`--log`, `--log-format`), so their lines match the server's.
+    pub log_args: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +146,13 @@ impl Pool {
             let pids = pids.clone();
             let exe = config.worker_exe.clone();
             let startup = startup.clone();
-            let io_config = io_config.clone();
+            let extra: Vec<std::ffi::OsString> = [
+                std::ffi::OsString::from("--io-config"),
+                io_config.clone().into_os_string(),
+            ]
+            .into_iter()
+            .chain(config.log_args.iter().map(Into::into))
+            .collect();
             let in_flight = in_flight.clone();
             let stateful = config.stateful;
             let recycle = config.recycle_above_mb;
@@ -156,7 +164,7 @@ impl Pool {
                         stateful,
                         startup,
                         recycle,
-                        io_config,
+                        extra,
                     },
                     rx,
                     in_flight,
@@ -252,7 +260,8 @@ struct Spawn {
     stateful: bool,
     startup: PathBuf,
     recycle: u64,
-    io_config: PathBuf,
+    /// Further worker arguments (I/O settings file, logging).
+    extra: Vec<std::ffi::OsString>,
 }
 
 async fn supervise(
@@ -272,7 +281,7 @@ async fn supervise(
             spawn.stateful,
             &spawn.startup,
             spawn.recycle,
-            &spawn.io_config,
+            &spawn.extra,
         )
         .await
         {

@@ -46,14 +46,13 @@ impl WorkerProcess {
         stateful: bool,
         startup: &Path,
         recycle_above_mb: u64,
-        io_config: &Path,
+        extra: &[std::ffi::OsString],
     ) -> Result<Self, SpawnError> {
         let mut cmd = Command::new(exe);
         cmd.arg("__worker").arg("--startup-snapshot").arg(startup);
         cmd.arg("--recycle-above-mb")
             .arg(recycle_above_mb.to_string())
-            .arg("--io-config")
-            .arg(io_config);
+            .args(extra);
         if stateful {
             cmd.arg("--snapshotting");
         }

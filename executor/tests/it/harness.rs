@@ -49,6 +49,7 @@ pub async fn start(o: Options) -> Harness {
         worker_exe: env!("CARGO_BIN_EXE_mcp-v8").into(),
         recycle_above_mb: o.recycle_mb,
         io: mcp_v8::io::IoConfig::default(),
+        log_args: Vec::new(),
     })
     .await
     .expect("pool starts");
