@@ -5,7 +5,7 @@
 CARGO_FUZZ_VERSION := 0.13.2
 CARGO_FUZZ := $(CACHE)/bin/cargo-fuzz
 FUZZ_SECONDS ?= 60
-# libFuzzer's coverage guidance needs no sanitizer for safe Rust; `address` also works.
+# libFuzzer's coverage guidance needs no sanitizer for this safe Rust (`address` selects ASan).
 FUZZ_SANITIZER ?= none
 FUZZ_TARGETS := jsonrpc_tool_args api_exec_body
 FUZZ_OUT := $(CACHE)/fuzz
@@ -28,7 +28,7 @@ fuzz: $(CARGO_FUZZ)
 	      "$(FUZZ_OUT)/corpus/$$t" "fuzz/seeds/$$t" -- \
 	      -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	      -artifact_prefix="$(FUZZ_OUT)/artifacts/$$t/") 2>&1 \
-	    | tee "$(FUZZ_OUT)/$$t.log" | grep -E "^(#[0-9]+ +DONE|Done [0-9]+ runs|stat::|==[0-9]+==|SUMMARY|thread .* panicked|Test unit written)"; \
+	    | tee "$(FUZZ_OUT)/$$t.log" | grep -E "^(#[0-9]+[[:space:]]+DONE|Done [0-9]+ runs|stat::|==[0-9]+==|SUMMARY|thread .* panicked|Test unit written)"; \
 	done
 
 # The regression tests of the fuzz crate (decoding of seeds and past crashes).

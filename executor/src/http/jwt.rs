@@ -221,13 +221,13 @@ fn check_claims(c: &Claims) -> Result<String, JwtError> {
 mod tests {
     use super::*;
 
-    fn segment(v: Value) -> String {
+    fn segment(v: &Value) -> String {
         URL_SAFE_NO_PAD.encode(v.to_string())
     }
 
     #[test]
     fn headers_refuse_none_hmac_and_crit() {
-        let t = |h: Value| format!("{}.e30.c2ln", segment(h));
+        let t = |h: Value| format!("{}.e30.c2ln", segment(&h));
         assert_eq!(
             header(&t(serde_json::json!({"alg": "none"}))),
             Err(JwtError::Algorithm("none".into()))

@@ -144,9 +144,9 @@ async fn refused(s: &Server, token: &str, why: &str) {
     );
 }
 
-fn unsigned(header: Value, claims: &Value) -> String {
+fn unsigned(header: &Value, claims: &Value) -> String {
     let seg = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
-    format!("{}.{}.", seg(&header), seg(claims))
+    format!("{}.{}.", seg(header), seg(claims))
 }
 
 async fn start(dir: &std::path::Path, extra: &[&str]) -> Server {
@@ -236,13 +236,13 @@ async fn jwks_url_tokens_are_checked_isolated_and_rotated() {
     .await;
     refused(
         &s,
-        &unsigned(json!({"alg": "none"}), &claims("alice")),
+        &unsigned(&json!({"alg": "none"}), &claims("alice")),
         "algorithm none",
     )
     .await;
     refused(
         &s,
-        &unsigned(json!({"alg": "HS256", "kid": "k1"}), &claims("alice")),
+        &unsigned(&json!({"alg": "HS256", "kid": "k1"}), &claims("alice")),
         "algorithm HS256",
     )
     .await;
@@ -292,6 +292,32 @@ async fn unknown_key_ids_do_not_hammer_the_jwks_url() {
     )
     .await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_failed_refetch_keeps_the_last_good_keys() {
+    let rsa = signer("k1", Algorithm::RS256, "rsa1.pem");
+    let idp = serve_jwks(jwks(&[&rsa])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        dir.path(),
+        &["--jwks-url", &idp.url, "--jwks-refresh-secs", "1"],
+    )
+    .await;
+    *idp.body.lock().unwrap() = "<html>oops</html>".into();
+    // Two more fetches: the first surely got the broken body and was handled.
+    let target = *idp.hits.lock().unwrap() + 2;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while *idp.hits.lock().unwrap() < target {
+        assert!(
+            Instant::now() < deadline,
+            "the JWKS is not re-fetched on its TTL"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = rsa.sign(&claims("alice"));
+    let (status, body) = call(&s, Some(&token), "GET", "/api/executions", Value::Null).await;
+    assert_eq!(status, 200, "the last good keys still verify: {body}");
 }
 
 #[tokio::test]
