@@ -3,6 +3,7 @@
 //! default, or HTTP (`--http-port` / `--sse-port`) until SIGTERM or Ctrl-C.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -23,7 +24,6 @@ use crate::mcp::McpServer;
 use crate::pool::{Pool, PoolConfig};
 use crate::registry::{Registry, Retention};
 use crate::runner::Runner;
-use std::time::Duration;
 
 pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
     let s = &cli.server;
