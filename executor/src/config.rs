@@ -103,6 +103,41 @@ pub struct ServerArgs {
     #[arg(long, env = "MCP_V8_AUTH_TOKENS_FILE", value_name = "FILE")]
     pub auth_tokens_file: Option<PathBuf>,
 
+    /// JWT authentication: URL of the issuer's JWKS (e.g. https://idp/.well-known/jwks.json),
+    /// fetched at start, every --jwks-refresh-secs, and when a token names an unknown
+    /// key id. A bearer not in --auth-tokens-file must then be a JWT signed by one of
+    /// its keys; the principal is the `sub` claim
+    #[arg(long, env = "MCP_V8_JWKS_URL", value_name = "URL", group = "jwks", requires_all = ["jwt_issuer", "jwt_audience"])]
+    pub jwks_url: Option<String>,
+
+    /// JWT authentication with the JWKS in this file (re-read when it changes) instead
+    /// of --jwks-url
+    #[arg(long, env = "MCP_V8_JWKS_FILE", value_name = "FILE", group = "jwks", requires_all = ["jwt_issuer", "jwt_audience"])]
+    pub jwks_file: Option<PathBuf>,
+
+    /// The `iss` every JWT must carry (required with --jwks-url / --jwks-file)
+    #[arg(long, env = "MCP_V8_JWT_ISSUER", requires = "jwks")]
+    pub jwt_issuer: Option<String>,
+
+    /// Accepted `aud` values, comma-separated; a JWT must name one of them (required with
+    /// --jwks-url / --jwks-file)
+    #[arg(
+        long,
+        env = "MCP_V8_JWT_AUDIENCE",
+        value_delimiter = ',',
+        requires = "jwks"
+    )]
+    pub jwt_audience: Vec<String>,
+
+    /// Seconds between scheduled re-fetches of --jwks-url
+    #[arg(long, env = "MCP_V8_JWKS_REFRESH_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jwks_refresh_secs: u64,
+
+    /// Least seconds between fetches of --jwks-url caused by tokens naming unknown key ids
+    /// (and between retries while no keys could be fetched)
+    #[arg(long, env = "MCP_V8_JWKS_MIN_REFRESH_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jwks_min_refresh_secs: u64,
+
     /// Browser Origins accepted besides those on an allowed host, comma-separated
     /// (e.g. https://app.example.com; `*` for any)
     #[arg(long, env = "MCP_V8_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -335,6 +370,51 @@ mod tests {
                 cli.engine.default_heap_mb()
             ),
             (5, 8)
+        );
+    }
+
+    #[test]
+    fn jwt_flags_need_issuer_and_audience_and_one_jwks() {
+        let e = Cli::try_parse_from(["mcp-v8", "--jwks-file", "k.json"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--jwt-issuer") && e.contains("--jwt-audience"),
+            "{e}"
+        );
+        let e = Cli::try_parse_from(["mcp-v8", "--jwt-issuer", "i"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("required"), "{e}");
+        let both = [
+            "mcp-v8",
+            "--jwks-file",
+            "k",
+            "--jwks-url",
+            "http://x",
+            "--jwt-issuer",
+            "i",
+            "--jwt-audience",
+            "a",
+        ];
+        assert!(Cli::try_parse_from(both).is_err());
+        let cli = Cli::try_parse_from([
+            "mcp-v8",
+            "--jwks-url",
+            "http://x",
+            "--jwt-issuer",
+            "i",
+            "--jwt-audience",
+            "a,b",
+        ])
+        .unwrap();
+        assert_eq!(cli.server.jwt_audience, ["a", "b"]);
+        assert_eq!(
+            (
+                cli.server.jwks_refresh_secs,
+                cli.server.jwks_min_refresh_secs
+            ),
+            (600, 30)
         );
     }
 

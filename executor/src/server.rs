@@ -3,6 +3,7 @@
 //! default, or HTTP (`--http-port` / `--sse-port`) until SIGTERM or Ctrl-C.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -15,6 +16,9 @@ use tracing::info;
 
 use crate::config::{Cli, text_or_file};
 use crate::executions::{Executions, LocalHost};
+use crate::http::auth::{Auth, Tokens};
+use crate::http::jwks::Jwks;
+use crate::http::jwt::JwtAuth;
 use crate::http::{HttpConfig, Transport};
 use crate::mcp::McpServer;
 use crate::pool::{Pool, PoolConfig};
@@ -40,7 +44,7 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     let run_js_description = match s.run_js_description.as_deref() {
         Some(v) => text_or_file("--run-js-description", v)?,
-        None => crate::mcp::tools::run_js_text(&io),
+        None => crate::mcp::description::run_js_text(&io),
     };
     cli.engine.validate().map_err(anyhow::Error::msg)?;
     let store_config = cli.store.validate()?;
@@ -119,12 +123,7 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
         allowed_hosts: s.allowed_hosts.clone(),
         allowed_origins: s.allowed_origins.clone(),
         max_body_bytes: usize::try_from(s.max_request_body).unwrap_or(usize::MAX),
-        tokens: s
-            .auth_tokens_file
-            .as_deref()
-            .map(crate::http::auth::Tokens::watch)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
+        auth: auth(s).await?,
     };
     let shutdown = CancellationToken::new();
     let app = crate::http::router(
@@ -161,6 +160,41 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
         .await?;
     info!("all requests answered; exiting");
     Ok(())
+}
+
+/// The authentication configured by the flags, if any.
+async fn auth(s: &crate::config::ServerArgs) -> anyhow::Result<Option<Arc<Auth>>> {
+    let tokens = s
+        .auth_tokens_file
+        .as_deref()
+        .map(Tokens::watch)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let jwks = match (&s.jwks_url, &s.jwks_file) {
+        (Some(url), _) => Some(
+            Jwks::watch_url(
+                url,
+                Duration::from_secs(s.jwks_refresh_secs),
+                Duration::from_secs(s.jwks_min_refresh_secs),
+            )
+            .await,
+        ),
+        (None, Some(path)) => Some(Jwks::watch_file(path)?),
+        (None, None) => None,
+    };
+    let jwt = jwks.map(|jwks| {
+        let issuer = s.jwt_issuer.as_deref().unwrap_or_default();
+        Arc::new(JwtAuth::new(jwks, issuer, &s.jwt_audience))
+    });
+    if tokens.is_none() && jwt.is_none() {
+        return Ok(None);
+    }
+    info!(
+        tokens_file = tokens.is_some(),
+        jwt = jwt.is_some(),
+        "authentication on"
+    );
+    Ok(Some(Arc::new(Auth { tokens, jwt })))
 }
 
 async fn wait_for_signal() {

@@ -51,16 +51,6 @@ fn bad_request(msg: String) -> ApiError {
     ApiError(ExecError::InvalidArgument(msg))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExecBody {
-    code: String,
-    heap: Option<String>,
-    session: Option<String>,
-    heap_memory_max_mb: Option<u32>,
-    execution_timeout_secs: Option<u32>,
-}
-
 #[derive(Debug, Deserialize, Default)]
 pub struct ExecParams {
     #[serde(default, rename = "async")]
@@ -76,8 +66,7 @@ pub async fn exec(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let Query(params) = params.map_err(|e| bad_request(e.body_text()))?;
-    let body: ExecBody = serde_json::from_slice(&body)
-        .map_err(|e| bad_request(format!("invalid request body: {e}")))?;
+    let body = super::exec_body::decode(&body).map_err(bad_request)?;
     let started = exec
         .start(RunSpec {
             code: body.code,

@@ -2,6 +2,8 @@
 //! each token to the principal it authenticates. The file is re-read when it changes,
 //! so a mounted Secret can rotate tokens without a restart. Only SHA-256 digests of the
 //! tokens are kept in memory. Probes and the cluster port's own API stay open.
+//! With JWT authentication on as well ([`super::jwt`]), a bearer that is not in the
+//! tokens file must be a valid JWT. Tokens are never logged nor echoed back.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,9 +15,10 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::api::error_body;
+use super::jwt::JwtAuth;
 
 /// The authenticated caller, put in the request's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +112,35 @@ fn is_open(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/cluster/")
 }
 
-pub async fn layer(State(tokens): State<Arc<Tokens>>, mut req: Request, next: Next) -> Response {
+/// The configured ways to authenticate; at least one is set.
+pub struct Auth {
+    pub tokens: Option<Arc<Tokens>>,
+    pub jwt: Option<Arc<JwtAuth>>,
+}
+
+impl Auth {
+    /// The principal `token` authenticates, or why it does not.
+    async fn principal(&self, token: &str) -> Result<String, String> {
+        if let Some(p) = self.tokens.as_ref().and_then(|t| t.principal(token)) {
+            return Ok(p);
+        }
+        match &self.jwt {
+            Some(jwt) => jwt.verify(token).await.map_err(|e| e.to_string()),
+            None => Err("invalid bearer token".to_owned()),
+        }
+    }
+}
+
+fn unauthorized(msg: &str, challenge: &str) -> Response {
+    let mut res = (StatusCode::UNAUTHORIZED, error_body(msg)).into_response();
+    let v = header::HeaderValue::from_str(challenge).unwrap_or(header::HeaderValue::from_static(
+        "Bearer error=\"invalid_token\"",
+    ));
+    res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    res
+}
+
+pub async fn layer(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
     if is_open(req.uri().path()) {
         return next.run(req).await;
     }
@@ -119,23 +150,26 @@ pub async fn layer(State(tokens): State<Arc<Tokens>>, mut req: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    match presented.and_then(|t| tokens.principal(t)) {
-        Some(p) => {
+    let Some(token) = presented else {
+        return unauthorized(
+            "authentication required: send Authorization: Bearer <token>",
+            "Bearer realm=\"mcp-v8\"",
+        );
+    };
+    match auth.principal(token).await {
+        Ok(p) => {
             req.extensions_mut().insert(Principal(p));
             next.run(req).await
         }
-        None => {
-            let msg = if presented.is_some() {
-                "invalid bearer token"
-            } else {
-                "authentication required: send Authorization: Bearer <token>"
-            };
-            let mut res = (StatusCode::UNAUTHORIZED, error_body(msg)).into_response();
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-            res
+        Err(why) => {
+            debug!(reason = %why, "bearer token refused");
+            // The reasons are fixed texts without quotes, safe in a quoted-string.
+            unauthorized(
+                &why,
+                &format!(
+                    "Bearer realm=\"mcp-v8\", error=\"invalid_token\", error_description=\"{why}\""
+                ),
+            )
         }
     }
 }

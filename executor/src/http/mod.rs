@@ -5,8 +5,11 @@
 
 pub mod api;
 pub mod auth;
+pub mod exec_body;
 pub mod guard;
 mod jsonrpc;
+pub mod jwks;
+pub mod jwt;
 pub mod sse;
 
 use std::sync::Arc;
@@ -35,8 +38,8 @@ pub struct HttpConfig {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
-    /// Bearer tokens, when authentication is on.
-    pub tokens: Option<Arc<auth::Tokens>>,
+    /// Bearer tokens and/or JWT verification, when authentication is on.
+    pub auth: Option<Arc<auth::Auth>>,
 }
 
 /// The whole HTTP surface of one executor.
@@ -92,9 +95,9 @@ pub fn router(
     let mut app = app
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::map_response(jsonrpc::json_413));
-    if let Some(tokens) = &config.tokens {
+    if let Some(authn) = &config.auth {
         app = app.layer(axum::middleware::from_fn_with_state(
-            tokens.clone(),
+            authn.clone(),
             auth::layer,
         ));
     }

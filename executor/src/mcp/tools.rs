@@ -103,7 +103,9 @@ pub struct Session {
     pub session: String,
 }
 
-const RUN_JS: &str = "Run JavaScript or TypeScript in a fresh V8 isolate and get an execution_id at once. \
+/// The run_js description's fixed part; `description::run_js_text` completes it with
+/// what this server's gates let runs reach.
+pub const RUN_JS: &str = "Run JavaScript or TypeScript in a fresh V8 isolate and get an execution_id at once. \
 The value of the last expression is the result (as a string); console output is captured. \
 Give wait_ms (up to 30000) to get the finished record {execution_id, status, result, error, heap, started_at, completed_at} \
 in the same call when the run ends in time; otherwise poll get_execution and read output with get_execution_output. \
@@ -114,59 +116,12 @@ Limits: heap_memory_max_mb and execution_timeout_secs cannot exceed the server's
 a run that exceeds them ends failed (heap limit) or timed_out. Statuses: queued, running, completed, failed, cancelled, timed_out. \
 Globals: console, setTimeout/setInterval, URL, URLSearchParams, TextEncoder/TextDecoder, atob/btoa, crypto.getRandomValues, performance.now, structuredClone, WebAssembly";
 
-/// The run_js description for a server with these I/O gates: it names only what
-/// runs can really reach.
-pub fn run_js_text(io: &crate::io::IoConfig) -> String {
-    let mut text = RUN_JS.to_owned();
-    if io.fetch.is_some() {
-        text.push_str(", fetch (every request is checked by the server's policy; denied requests reject with a TypeError)");
-    }
-    if io.fs.is_some() {
-        text.push_str(", fs (readFile, writeFile, appendFile, readdir, stat, mkdir, rm, rename, copyFile, exists; absolute paths; all return promises; the server's policy decides each call)");
-    }
-    for m in &io.wasm {
-        if m.instantiate {
-            text.push_str(&format!(
-                ", {name} (a preloaded WebAssembly module's exports, e.g. {name}.someExport(...); the compiled module is __wasm_{name})",
-                name = m.name
-            ));
-        } else {
-            text.push_str(&format!(
-                ", __wasm_{} (a preloaded, compiled WebAssembly.Module with imports: instantiate it with new WebAssembly.Instance(__wasm_{}, imports))",
-                m.name, m.name
-            ));
-        }
-    }
-    let hosts: Vec<String> = io.modules.allow.iter().map(ToString::to_string).collect();
-    text.push_str(&format!(
-        ". Imports: `import x from \"npm:pkg@version\"` (or jsr:, or a full URL) from {} only.",
-        hosts.join(", ")
-    ));
-    if io.fetch.is_none() {
-        text.push_str(" No fetch/network access");
-        text.push_str(if io.fs.is_none() {
-            ", no file system"
-        } else {
-            ""
-        });
-        text.push_str(", no process or environment access.");
-    } else if io.fs.is_none() {
-        text.push_str(" No file system, process or environment access.");
-    } else {
-        text.push_str(" No process or environment access.");
-    }
-    text
-}
-
 const STATEFUL_NOTE: &str = " (Stateful servers only.)";
 
 /// The tools this server offers; the session and tag tools only when it keeps heaps.
 pub fn list(stateful: bool, run_js_description: Option<String>) -> Vec<Tool> {
     let mut tools = vec![
-        tool::<RunJs>(
-            "run_js",
-            run_js_description.unwrap_or_else(|| run_js_text(&crate::io::IoConfig::default())),
-        ),
+        tool::<RunJs>("run_js", run_js_description.unwrap_or_else(|| RUN_JS.into())),
         tool::<ExecutionId>(
             "get_execution",
             "Get an execution's record: {execution_id, status, result?, error?, heap?, started_at, completed_at?}. \
@@ -235,33 +190,4 @@ pub fn list(stateful: bool, run_js_description: Option<String>) -> Vec<Tool> {
 
 fn tool<T: JsonSchema + 'static>(name: &'static str, description: String) -> Tool {
     Tool::new(name, description, schema_for_type::<T>())
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::io::IoConfig;
-    use crate::io::wasm::WasmModule;
-
-    #[test]
-    fn the_run_js_text_names_only_open_gates() {
-        let plain = super::run_js_text(&IoConfig::default());
-        assert!(
-            plain.contains("No fetch/network access, no file system"),
-            "{plain}"
-        );
-        assert!(plain.contains("from esm.sh, deno.land only"), "{plain}");
-        let mut io = IoConfig::default();
-        io.wasm.push(WasmModule {
-            name: "sqlite".into(),
-            path: "/x".into(),
-            sha256: String::new(),
-            instantiate: false,
-        });
-        let text = super::run_js_text(&io);
-        assert!(
-            text.contains("__wasm_sqlite (a preloaded, compiled WebAssembly.Module"),
-            "{text}"
-        );
-        assert!(!text.contains("fetch (every request"), "{text}");
-    }
 }

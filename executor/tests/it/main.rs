@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod cluster;
 mod etcd_backend;
+mod jwt;
 
 mod errors;
 mod globals;
