@@ -197,7 +197,12 @@ async fn a_full_queue_is_busy_429() {
     )
     .await;
     let a = s.start_async(&slow_printer(30, 50)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until `a` holds the only worker, so the queue's one place is free for `b`.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while s.get(&format!("/api/executions/{a}")).await.1["status"] != "running" {
+        assert!(std::time::Instant::now() < deadline, "run a never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let b = s.start_async(&slow_printer(1, 1)).await;
     let (status, r) = s.post("/api/exec?async=true", json!({"code": "1"})).await;
     assert_eq!(status, 429, "{r}");
