@@ -143,6 +143,11 @@ pub struct ServerArgs {
     #[arg(long, env = "MCP_V8_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Serve /metrics on this port instead of the HTTP port (bound to --bind-host, no
+    /// Host check or authentication, for a scraper on a separate network path)
+    #[arg(long, env = "MCP_V8_METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+
     /// Largest request body accepted, in bytes or with a unit (KiB, MiB); larger gets 413
     #[arg(long, env = "MCP_V8_MAX_REQUEST_BODY", default_value = "4MiB", value_parser = parse_bytes)]
     pub max_request_body: u64,

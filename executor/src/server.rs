@@ -124,7 +124,21 @@ pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
         allowed_origins: s.allowed_origins.clone(),
         max_body_bytes: usize::try_from(s.max_request_body).unwrap_or(usize::MAX),
         auth: auth(s).await?,
+        separate_metrics: s.metrics_port.is_some(),
     };
+    if let Some(metrics_port) = s.metrics_port {
+        let addr = std::net::SocketAddr::new(s.bind_host, metrics_port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (--metrics-port)"))?;
+        info!(%addr, "serving /metrics");
+        let app = crate::http::metrics_router(exec.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the metrics port stopped");
+            }
+        });
+    }
     let shutdown = CancellationToken::new();
     let app = crate::http::router(
         exec.clone(),

@@ -38,8 +38,17 @@ pub struct HttpConfig {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// /metrics is served on its own port ([`metrics_router`]) rather than this one.
+    pub separate_metrics: bool,
     /// Bearer tokens and/or JWT verification, when authentication is on.
     pub auth: Option<Arc<auth::Auth>>,
+}
+
+/// `--metrics-port`: only `/metrics`, for a scraper.
+pub fn metrics_router(exec: Arc<Executions>) -> Router {
+    Router::new()
+        .route("/metrics", get(api::metrics))
+        .with_state(exec)
 }
 
 /// The whole HTTP surface of one executor.
@@ -57,9 +66,13 @@ pub fn router(
         .route("/api/executions/{id}/output", get(api::output))
         .route("/api/executions/{id}/cancel", post(api::cancel))
         .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics))
-        .with_state(exec.clone());
+        .route("/readyz", get(api::readyz));
+    let api = if config.separate_metrics {
+        api
+    } else {
+        api.route("/metrics", get(api::metrics))
+    }
+    .with_state(exec.clone());
     let transport = match config.transport {
         Transport::StreamableHttp => {
             let server = mcp.clone();

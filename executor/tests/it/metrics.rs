@@ -255,3 +255,32 @@ async fn stateless_runs_are_counted_by_mode() {
         / value(&after, "mcpv8_isolate_create_seconds_count", &[]);
     assert!(mean > 0.0 && mean < 1.0, "mean isolate creation {mean} s");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_can_move_to_their_own_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::server::free_port();
+    let s = crate::server::Server::start_in(
+        dir.path(),
+        &["--stateless", "--metrics-port", &port.to_string()],
+    )
+    .await;
+    let (status, _) = s.exec(serde_json::json!({ "code": "1" })).await;
+    assert_eq!(status, 200);
+    let main = reqwest::get(format!("{}/metrics", s.base)).await.unwrap();
+    assert_eq!(main.status(), 404, "not on the API port any more");
+    // A scraper reaches it by any name (no Host check on this port).
+    let text = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .header("host", "mcp-v8.monitoring.svc:9090")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("mcpv8_executions_total{mode=\"stateless\",status=\"completed\"} 1"),
+        "{text}"
+    );
+}
