@@ -171,10 +171,11 @@ pub fn main(
             };
             // A completed stateful run ends with its Snapshot frame instead.
             let last = !(snapshots && r.ending == Ending::Completed);
-            // A stateful isolate stopped at its heap limit cannot be freed cleanly
-            // (see engine::dispose): a fresh process replaces this one.
-            let full = snapshots && job.stop.reason() == Some(Stop::HeapLimit);
-            let retire = last && (full || retire_now(start_rss, recycle_above));
+            // A stateful isolate stopped from outside (timeout, cancel, heap limit)
+            // cannot be freed cleanly (see engine::dispose): a fresh process replaces
+            // this one.
+            let stopped = snapshots && job.stop.reason().is_some();
+            let retire = last && (stopped || retire_now(start_rss, recycle_above));
             let msg = FromWorker::Result {
                 run_id,
                 ending: r.ending,

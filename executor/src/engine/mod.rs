@@ -215,6 +215,12 @@ impl Engine {
             return None;
         }
         if outcome.ending != Ending::Completed {
+            if stop.reason().is_some() {
+                // Stopped mid-flight: V8 may abort serialising such a heap, so the
+                // isolate is left unfreed and the worker retires instead.
+                self.leaked.set(true);
+                return None;
+            }
             // Handles held outside the heap would abort the serializer.
             drop(hidden);
             drop(tracked);
@@ -302,8 +308,9 @@ impl Engine {
 
 /// Frees a snapshotting isolate whose heap is not kept. deno_core leaks such an
 /// isolate when it is dropped without a snapshot (~2 MB each, more for big heaps), so
-/// one is made and thrown away. Runs stopped at the heap limit never get here: the
-/// worker retires instead, as snapshotting a full heap could exhaust it.
+/// one is made and thrown away. Only for runs that ended on their own: a run stopped
+/// from outside (timeout, cancel, heap limit) can leave V8 mid-operation, and
+/// serialising that heap has aborted the process; its worker retires instead.
 fn dispose(mut isolate: Isolate) {
     isolate.js().v8_isolate().cancel_terminate_execution();
     // A panic here only means the isolate stays leaked, as without this.

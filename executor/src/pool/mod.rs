@@ -311,14 +311,21 @@ async fn supervise(
             in_flight.fetch_add(1, Ordering::Relaxed);
             let after = proc.run(&job).await;
             in_flight.fetch_sub(1, Ordering::Relaxed);
-            if let After::Dead = after {
-                tracing::warn!(
-                    slot,
-                    pid = proc.pid,
-                    run = job.id,
-                    "worker died; replacing it"
-                );
-                break;
+            match after {
+                After::Alive => {}
+                After::Retired => {
+                    tracing::debug!(slot, pid = proc.pid, "worker retired; replacing it");
+                    break;
+                }
+                After::Dead => {
+                    tracing::warn!(
+                        slot,
+                        pid = proc.pid,
+                        run = job.id,
+                        "worker died; replacing it"
+                    );
+                    break;
+                }
             }
         }
         // Not live again until its replacement is ready.

@@ -37,6 +37,8 @@ pub struct WorkerProcess {
 /// Whether the process can take another run.
 pub enum After {
     Alive,
+    /// It exited on purpose (memory to give back, an isolate it could not free).
+    Retired,
     Dead,
 }
 
@@ -204,7 +206,7 @@ impl WorkerProcess {
             return After::Alive;
         }
         let _ = timeout(Duration::from_secs(5), self.child.wait()).await;
-        After::Dead
+        After::Retired
     }
 
     async fn died(

@@ -42,16 +42,46 @@ async fn failed_stateful_runs_do_not_leak_their_isolates() {
             .await;
         assert_eq!(r["status"], "failed");
     }
-    let (_, r) = s
-        .exec(json!({ "code": "await new Promise(r => setTimeout(r, 1e7))", "execution_timeout_secs": 1 }))
-        .await;
-    assert_eq!(r["status"], "timed_out");
-    // Same worker (a stop while waiting on a timer ends the run, not the process).
-    assert_eq!(children(s.pid()), workers);
+    assert_eq!(
+        children(s.pid()),
+        workers,
+        "the same worker served them all"
+    );
     let grown_mb = rss_kb(workers[0]).saturating_sub(before) / 1024;
     // Leaked, each of those isolates kept ~2.4 MB (≈ 100 MB in all).
     assert!(
         grown_mb < 40,
-        "the worker grew {grown_mb} MB over 41 failed runs"
+        "the worker grew {grown_mb} MB over 40 failed runs"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_stopped_from_outside_retire_their_worker_and_the_next_runs_complete() {
+    // Serialising a heap stopped mid-flight aborted V8 ("Unknown external reference")
+    // and took the next run down with the worker; such a worker now hands over.
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), &["--max-concurrent-executions", "1"]).await;
+    let slow = "for (let i = 0; i < 50; i++) { console.log('line ' + i); await new Promise(r => setTimeout(r, 100)); } 'done'";
+    let next = "for (const w of ['one', 'two']) { console.log(w); await new Promise(r => setTimeout(r, 50)); } 6 * 7";
+    for _ in 0..3 {
+        let id = s.start_async(slow).await;
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        s.post(&format!("/api/executions/{id}/cancel"), json!({}))
+            .await;
+        assert_eq!(s.wait_done(&id).await["status"], "cancelled");
+        for _ in 0..2 {
+            let (_, r) = s.exec(json!({ "code": next })).await;
+            assert_eq!(
+                (r["status"].as_str(), r["result"].as_str()),
+                (Some("completed"), Some("42")),
+                "{r}"
+            );
+        }
+    }
+    let (_, r) = s
+        .exec(json!({ "code": "await new Promise(r => setTimeout(r, 1e7))", "execution_timeout_secs": 1 }))
+        .await;
+    assert_eq!(r["status"], "timed_out");
+    let (_, r) = s.exec(json!({ "code": "1 + 1" })).await;
+    assert_eq!(r["result"], "2", "{r}");
 }
