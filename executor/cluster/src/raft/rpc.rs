@@ -157,7 +157,7 @@ impl PeerClient {
             if e.is_connect() {
                 RpcError::Connect(format!("{addr} ({})", root_cause(&e)))
             } else {
-                RpcError::Transport(e.to_string())
+                RpcError::Transport(format!("{e} ({})", root_cause(&e)))
             }
         })?;
         let status = resp.status();

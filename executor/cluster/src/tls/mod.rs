@@ -34,9 +34,7 @@ pub struct TlsFiles {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error(
-        "--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca go together: {0} missing"
-    )]
+    #[error("--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca go together: {0} missing")]
     Incomplete(String),
     #[error("cannot read {flag} {path}: {source}")]
     Read {
@@ -51,7 +49,9 @@ pub enum TlsError {
         what: &'static str,
         detail: String,
     },
-    #[error("--cluster-tls-cert {cert} and --cluster-tls-key {key} are unusable together: {detail}")]
+    #[error(
+        "--cluster-tls-cert {cert} and --cluster-tls-key {key} are unusable together: {detail}"
+    )]
     Pair {
         cert: PathBuf,
         key: PathBuf,
@@ -115,7 +115,7 @@ fn read(flag: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-fn pem_error(flag: &'static str, path: &Path, what: &'static str, e: pem::Error) -> TlsError {
+fn pem_error(flag: &'static str, path: &Path, what: &'static str, e: &pem::Error) -> TlsError {
     TlsError::Pem {
         flag,
         path: path.to_path_buf(),
@@ -128,9 +128,14 @@ fn load_certs(flag: &'static str, path: &Path) -> Result<Vec<CertificateDer<'sta
     let bytes = read(flag, path)?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_error(flag, path, "certificate", e))?;
+        .map_err(|e| pem_error(flag, path, "certificate", &e))?;
     if certs.is_empty() {
-        return Err(pem_error(flag, path, "certificate", pem::Error::NoItemsFound));
+        return Err(pem_error(
+            flag,
+            path,
+            "certificate",
+            &pem::Error::NoItemsFound,
+        ));
     }
     Ok(certs)
 }
@@ -146,7 +151,7 @@ fn build(files: &TlsFiles) -> Result<Material, TlsError> {
     let certs = load_certs("--cluster-tls-cert", &files.cert)?;
     let key_pem = read("--cluster-tls-key", &files.key)?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|e| pem_error("--cluster-tls-key", &files.key, "private key", e))?;
+        .map_err(|e| pem_error("--cluster-tls-key", &files.key, "private key", &e))?;
     let mut roots = RootCertStore::empty();
     for ca in load_certs("--cluster-tls-ca", &files.ca)? {
         roots.add(ca).map_err(|e| TlsError::Pem {
@@ -255,9 +260,14 @@ impl ClusterTls {
                 match tls.reload_if_changed() {
                     Ok(true) => info!("cluster TLS certificates reloaded"),
                     Ok(false) => {}
-                    Err(e) => warn!(error = %e, "cluster TLS reload failed; keeping the previous certificates"),
+                    Err(e) => {
+                        warn!(error = %e, "cluster TLS reload failed; keeping the previous certificates");
+                    }
                 }
             }
         });
     }
 }
+
+#[cfg(test)]
+mod tests;
