@@ -9,7 +9,7 @@ pub mod listener;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -95,17 +95,16 @@ impl TlsFiles {
         }
     }
 
-    /// Modification time and size of each file: a change means a reload.
-    fn stamp(&self) -> Vec<Option<(SystemTime, u64)>> {
+    /// The contents of the three files (a few KB): any change means a reload. Contents,
+    /// not modification times, so a rotation within the same clock tick is still seen.
+    fn stamp(&self) -> Stamp {
         [&self.cert, &self.key, &self.ca]
-            .map(|p| {
-                std::fs::metadata(p)
-                    .ok()
-                    .and_then(|m| Some((m.modified().ok()?, m.len())))
-            })
+            .map(|p| std::fs::read(p).ok())
             .to_vec()
     }
 }
+
+type Stamp = Vec<Option<Vec<u8>>>;
 
 fn read(flag: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read {
@@ -198,7 +197,7 @@ fn build(files: &TlsFiles) -> Result<Material, TlsError> {
 pub struct ClusterTls {
     files: TlsFiles,
     current: RwLock<Arc<Material>>,
-    stamp: Mutex<Vec<Option<(SystemTime, u64)>>>,
+    stamp: Mutex<Stamp>,
 }
 
 impl std::fmt::Debug for ClusterTls {
