@@ -57,6 +57,21 @@ pub struct ClusterArgs {
     #[arg(long, env = "MCP_V8_CLUSTER_SECRET_FILE")]
     pub cluster_secret_file: Option<PathBuf>,
 
+    /// PEM certificate (chain) of this member for TLS on the cluster port; it must name
+    /// the --advertise-addr host (DNS or IP SAN). With --cluster-tls-key and
+    /// --cluster-tls-ca the cluster port serves HTTPS only, with mutual TLS.
+    #[arg(long, env = "MCP_V8_CLUSTER_TLS_CERT")]
+    pub cluster_tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --cluster-tls-cert.
+    #[arg(long, env = "MCP_V8_CLUSTER_TLS_KEY")]
+    pub cluster_tls_key: Option<PathBuf>,
+
+    /// PEM CA bundle: peers' certificates (server and client) must chain to it; no
+    /// other roots are trusted.
+    #[arg(long, env = "MCP_V8_CLUSTER_TLS_CA")]
+    pub cluster_tls_ca: Option<PathBuf>,
+
     /// Headless Service name whose A records are the peers (Kubernetes discovery).
     #[arg(long, env = "MCP_V8_PEER_DNS")]
     pub peer_dns: Option<String>,
@@ -165,6 +180,17 @@ impl ClusterArgs {
             )));
         }
         Ok(Some(s))
+    }
+}
+
+impl ClusterArgs {
+    /// The `--cluster-tls-*` files: `None` without them, an error when only some are set.
+    pub fn tls_files(&self) -> Result<Option<crate::tls::TlsFiles>, MetaError> {
+        Ok(crate::tls::TlsFiles::from_flags(
+            self.cluster_tls_cert.as_deref(),
+            self.cluster_tls_key.as_deref(),
+            self.cluster_tls_ca.as_deref(),
+        )?)
     }
 }
 

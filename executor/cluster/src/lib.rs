@@ -18,6 +18,7 @@ pub mod model;
 pub mod raft;
 pub mod runtime;
 pub mod store;
+pub mod tls;
 
 pub use args::{ClusterArgs, MetadataBackend};
 pub use cluster_api::cluster_router;

@@ -16,6 +16,7 @@ use crate::forward::ExecutionHost;
 use crate::local::LocalStore;
 use crate::raft::{RaftNode, RaftSettings, RaftStore};
 use crate::store::MetaStore;
+use crate::tls::{ClusterTls, TlsListener};
 
 /// The running metadata layer.
 pub struct Metadata {
@@ -42,7 +43,11 @@ pub async fn start(
     bind: IpAddr,
     exec: Option<Arc<dyn ExecutionHost>>,
 ) -> Result<Metadata, MetaError> {
+    let tls_files = args.tls_files()?;
     let Some(port) = args.cluster_port else {
+        if tls_files.is_some() {
+            warn!("--cluster-tls-* are ignored without --cluster-port");
+        }
         let store: Arc<dyn MetaStore> = match args.metadata_backend {
             MetadataBackend::Local => Arc::new(LocalStore::open(db_dir)?),
             MetadataBackend::Etcd => Arc::new(
@@ -74,12 +79,21 @@ pub async fn start(
             "no --cluster-secret-file: the cluster port accepts raft RPCs from anyone who can reach it"
         );
     }
+    let tls = match tls_files {
+        Some(files) => {
+            let tls = ClusterTls::load(files)?;
+            tls.spawn_reload(crate::tls::RELOAD_EVERY);
+            Some(tls)
+        }
+        None => None,
+    };
     let settings = RaftSettings {
         name: args.node_name(),
         id: args.raft_id()?,
         advertise: args.advertise(port),
         data_dir: db_dir.join("raft"),
         secret: secret.map(Arc::from),
+        tls: tls.clone(),
         heartbeat_ms: args.heartbeat_interval,
         election_min_ms: args.election_timeout_min,
         election_max_ms: args.election_timeout_max,
@@ -91,11 +105,25 @@ pub async fn start(
         MetaError::InvalidInput(format!("cannot listen on cluster port {addr}: {e}"))
     })?;
     let router = crate::cluster_api::cluster_router(node.clone(), exec);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            warn!(error = %e, "cluster port stopped");
+    match tls {
+        Some(tls) => {
+            let listener = TlsListener::new(listener, tls).map_err(|e| {
+                MetaError::InvalidInput(format!("cannot listen on cluster port {addr}: {e}"))
+            })?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    warn!(error = %e, "cluster port stopped");
+                }
+            });
         }
-    });
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    warn!(error = %e, "cluster port stopped");
+                }
+            });
+        }
+    }
     let discovery = if let Some(name) = &args.peer_dns {
         Discovery::Dns {
             name: name.clone(),
@@ -112,7 +140,7 @@ pub async fn start(
             Discovery::Static(peers)
         }
     };
-    info!(node_id = %args.node_name(), raft_id = node.settings.id, %addr, ?discovery, "cluster member starting");
+    info!(node_id = %args.node_name(), raft_id = node.settings.id, %addr, tls = node.settings.tls.is_some(), ?discovery, "cluster member starting");
     tokio::spawn(discovery::run(node.clone(), discovery));
     let store: Arc<dyn MetaStore> = Arc::new(RaftStore::new(node.clone()));
     Ok(Metadata {

@@ -32,6 +32,8 @@ pub struct RaftSettings {
     pub advertise: String,
     pub data_dir: PathBuf,
     pub secret: Option<Arc<str>>,
+    /// `--cluster-tls-*`: peers are called over HTTPS with this member's certificate.
+    pub tls: Option<Arc<crate::tls::ClusterTls>>,
     pub heartbeat_ms: u64,
     pub election_min_ms: u64,
     pub election_max_ms: u64,
@@ -101,7 +103,7 @@ impl RaftNode {
                 .validate()
                 .map_err(|e| MetaError::InvalidInput(e.to_string()))?,
         );
-        let client = PeerClient::new(settings.secret.clone());
+        let client = PeerClient::new(settings.secret.clone(), settings.tls.clone());
         let network = NetworkFactory {
             client: client.clone(),
         };

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::types::NodeId;
 use crate::error::MetaError;
+use crate::tls::ClusterTls;
 
 /// Why a peer call did not produce an answer.
 #[derive(Debug, thiserror::Error)]
@@ -82,22 +83,44 @@ pub struct NodeInfo {
     pub voters: Vec<NodeId>,
 }
 
-/// Authenticated JSON client for the cluster port.
+/// The peer client's connection settings, shared by the plain and the TLS client.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+}
+
+/// Authenticated JSON client for the cluster port: `https://` with the member's
+/// certificate under `--cluster-tls-*`, plain `http://` otherwise.
 #[derive(Clone)]
 pub struct PeerClient {
     http: reqwest::Client,
+    tls: Option<Arc<ClusterTls>>,
     secret: Option<Arc<str>>,
 }
 
 impl PeerClient {
-    pub fn new(secret: Option<Arc<str>>) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
+    pub fn new(secret: Option<Arc<str>>, tls: Option<Arc<ClusterTls>>) -> Self {
+        let http = client_builder()
             .build()
             .expect("a plain HTTP client always builds");
-        PeerClient { http, secret }
+        PeerClient { http, tls, secret }
+    }
+
+    /// The client and URL for `path` on `addr` (the TLS client is re-read so rotated
+    /// certificates are used for new connections).
+    fn request(&self, method: reqwest::Method, addr: &str, path: &str) -> reqwest::RequestBuilder {
+        let req = match &self.tls {
+            Some(tls) => tls
+                .client()
+                .request(method, format!("https://{addr}{path}")),
+            None => self.http.request(method, format!("http://{addr}{path}")),
+        };
+        match &self.secret {
+            Some(s) => req.bearer_auth(s),
+            None => req,
+        }
     }
 
     pub async fn post<B: Serialize + ?Sized, R: DeserializeOwned>(
@@ -107,14 +130,10 @@ impl PeerClient {
         body: &B,
         timeout: Duration,
     ) -> Result<R, RpcError> {
-        let mut req = self
-            .http
-            .post(format!("http://{addr}{path}"))
+        let req = self
+            .request(reqwest::Method::POST, addr, path)
             .json(body)
             .timeout(timeout);
-        if let Some(s) = &self.secret {
-            req = req.bearer_auth(s);
-        }
         Self::finish(addr, req.send().await).await
     }
 
@@ -124,13 +143,9 @@ impl PeerClient {
         path: &str,
         timeout: Duration,
     ) -> Result<R, RpcError> {
-        let mut req = self
-            .http
-            .get(format!("http://{addr}{path}"))
+        let req = self
+            .request(reqwest::Method::GET, addr, path)
             .timeout(timeout);
-        if let Some(s) = &self.secret {
-            req = req.bearer_auth(s);
-        }
         Self::finish(addr, req.send().await).await
     }
 
@@ -140,9 +155,9 @@ impl PeerClient {
     ) -> Result<R, RpcError> {
         let resp = resp.map_err(|e| {
             if e.is_connect() {
-                RpcError::Connect(addr.to_string())
+                RpcError::Connect(format!("{addr} ({})", root_cause(&e)))
             } else {
-                RpcError::Transport(e.to_string())
+                RpcError::Transport(format!("{e} ({})", root_cause(&e)))
             }
         })?;
         let status = resp.status();
@@ -157,6 +172,16 @@ impl PeerClient {
             .await
             .map_err(|e| RpcError::Transport(e.to_string()))
     }
+}
+
+/// The innermost error of a chain: for a refused TLS handshake that is the reason
+/// (unknown issuer, name mismatch), which the outer layers hide.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 /// Compares a presented secret with the expected one in time independent of where

@@ -9,3 +9,4 @@ mod http_api;
 mod local;
 mod raft_single;
 mod suite;
+mod tls;
