@@ -12,7 +12,6 @@ pub mod module_cache;
 pub mod modules;
 pub mod netguard;
 pub mod opa;
-pub mod sigv4;
 pub mod wasm;
 
 use std::path::PathBuf;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::sigv4;
+use mcp_v8_sigv4 as sigv4;
 
 /// Largest module accepted (SQLite builds are ~1 MiB; this leaves room for big ones).
 const MAX_WASM_BYTES: usize = 256 << 20;

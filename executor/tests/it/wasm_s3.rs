@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use mcp_v8::io::sigv4::{self, Credentials};
+use mcp_v8_sigv4::{self as sigv4, Credentials};
 use mcp_v8_store::testing::Moto;
 use serde_json::json;
 use sha2::{Digest, Sha256};

@@ -20,7 +20,6 @@ pub mod render;
 pub mod secrets;
 pub mod serviceaccount;
 pub mod services;
-pub mod sigv4;
 pub mod statefulset;
 pub mod status;
 pub mod volumes;

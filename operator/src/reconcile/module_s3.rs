@@ -8,7 +8,7 @@ use reqwest::Url;
 use crate::crd::wasm_module::S3Source;
 
 use super::module_bytes::ModuleError;
-use super::sigv4::{self, Credentials, EMPTY_SHA256};
+use mcp_v8_sigv4::{self as sigv4, Credentials, EMPTY_SHA256};
 
 /// Region used for signing when the source names none.
 pub const DEFAULT_REGION: &str = "us-east-1";

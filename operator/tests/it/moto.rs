@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mcp_v8_operator::reconcile::sigv4::{self, Credentials};
+use mcp_v8_sigv4::{self as sigv4, Credentials};
 use reqwest::Url;
 use sha2::{Digest, Sha256};
 

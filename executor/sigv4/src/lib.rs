@@ -1,8 +1,9 @@
-//! AWS Signature Version 4 for signed S3 module downloads at startup (`--wasm-config`
-//! entries with an `"s3"` block), computed with sha2 + hmac rather than the AWS SDK.
-//! The same approach as the operator's `reconcile/sigv4.rs`: the payload is sent as a
-//! hash header (`x-amz-content-sha256`), the signed headers are host, the payload hash,
-//! the date and an optional session token.
+//! AWS Signature Version 4 for the few signed S3 GETs outside the heap store: module
+//! downloads by the operator (`WasmModule` sources) and by the executor at startup
+//! (`--wasm-config` entries with an `"s3"` block). Computed with sha2 + hmac rather than
+//! pulling in the AWS SDK. Only what S3 needs: the payload is sent as a hash header
+//! (`x-amz-content-sha256`), the path is encoded once, and the signed headers are host,
+//! the payload hash, the date and an optional session token.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
