@@ -9,6 +9,9 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 /// Credentials to sign with.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {

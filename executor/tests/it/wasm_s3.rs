@@ -5,87 +5,12 @@
 
 use std::path::Path;
 
-use mcp_v8_sigv4::{self as sigv4, Credentials};
+use mcp_v8_sigv4::testing::{s3_user, send};
 use mcp_v8_store::testing::Moto;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::server::Server;
 use crate::wasm::{IMP, sha256, startup_error};
-
-/// A request to moto signed for `service`; (status, body).
-async fn send(
-    endpoint: &str,
-    method: &str,
-    path: &str,
-    service: &str,
-    creds: &Credentials,
-    body: Vec<u8>,
-) -> (u16, String) {
-    let url = url::Url::parse(&format!("{endpoint}{path}")).unwrap();
-    let payload = hex::encode(Sha256::digest(&body));
-    let headers = sigv4::sign(
-        method,
-        &url,
-        "us-east-1",
-        service,
-        creds,
-        &sigv4::now(),
-        &payload,
-    );
-    let mut req = reqwest::Client::new()
-        .request(method.parse().unwrap(), url)
-        .body(body);
-    for (k, v) in headers {
-        req = req.header(k, v);
-    }
-    if service == "iam" {
-        req = req.header("content-type", "application/x-www-form-urlencoded");
-    }
-    let resp = req.send().await.expect("moto answers");
-    (
-        resp.status().as_u16(),
-        resp.text().await.unwrap_or_default(),
-    )
-}
-
-fn xml_field(body: &str, name: &str) -> String {
-    let start = body.find(&format!("<{name}>")).unwrap() + name.len() + 2;
-    let end = body[start..].find(&format!("</{name}>")).unwrap() + start;
-    body[start..end].to_owned()
-}
-
-/// Creates an IAM user allowed s3:* (moto's unauthenticated setup requests).
-async fn user_credentials(endpoint: &str) -> Credentials {
-    let anyone = Credentials {
-        access_key_id: "AKIASETUPSETUPSETUP0".into(),
-        secret_access_key: "setup".into(),
-        session_token: None,
-    };
-    let policy = sigv4::uri_encode(
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
-        false,
-    );
-    let mut key = String::new();
-    for form in [
-        "Action=CreateUser&UserName=mods&Version=2010-05-08".to_owned(),
-        "Action=CreateAccessKey&UserName=mods&Version=2010-05-08".to_owned(),
-        format!(
-            "Action=PutUserPolicy&UserName=mods&PolicyName=s3&PolicyDocument={policy}&Version=2010-05-08"
-        ),
-    ] {
-        let (status, body) = send(endpoint, "POST", "/", "iam", &anyone, form.into_bytes()).await;
-        assert_eq!(status, 200, "IAM setup failed: {body}");
-        if body.contains("<SecretAccessKey>") {
-            key = body;
-        }
-    }
-    Credentials {
-        access_key_id: xml_field(&key, "AccessKeyId"),
-        secret_access_key: xml_field(&key, "SecretAccessKey"),
-        session_token: None,
-    }
-}
 
 fn config(dir: &Path, url: &str, key_id: &str, secret: &str) -> String {
     std::fs::write(dir.join("key-id"), format!("{key_id}\n")).unwrap();
@@ -104,7 +29,7 @@ fn config(dir: &Path, url: &str, key_id: &str, secret: &str) -> String {
 async fn signed_s3_modules_are_fetched_with_mounted_credentials() {
     let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
     let endpoint = moto.endpoint();
-    let creds = user_credentials(&endpoint).await;
+    let creds = s3_user(&endpoint, "mods").await;
     let (status, body) = send(&endpoint, "PUT", "/mods", "s3", &creds, Vec::new()).await;
     assert_eq!(status, 200, "{body}");
     let path = "/mods/team%20a/imp.wasm";

@@ -9,9 +9,8 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mcp_v8_sigv4::{self as sigv4, Credentials};
-use reqwest::Url;
-use sha2::{Digest, Sha256};
+use mcp_v8_sigv4::Credentials;
+use mcp_v8_sigv4::testing;
 
 /// Requests moto serves without authentication: CreateUser, CreateAccessKey, PutUserPolicy.
 const SETUP_REQUESTS: &str = "3";
@@ -53,16 +52,6 @@ fn moto_binary() -> PathBuf {
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
-}
-
-fn xml_field(body: &str, name: &str) -> String {
-    let start = body
-        .find(&format!("<{name}>"))
-        .unwrap_or_else(|| panic!("no <{name}> in {body}"))
-        + name.len()
-        + 2;
-    let end = body[start..].find(&format!("</{name}>")).unwrap() + start;
-    body[start..end].to_string()
 }
 
 impl Moto {
@@ -108,62 +97,11 @@ impl Moto {
         creds: &Credentials,
         body: Vec<u8>,
     ) -> (u16, String) {
-        let url = Url::parse(&format!("{}{path}", self.endpoint)).unwrap();
-        let payload = hex::encode(Sha256::digest(&body));
-        let headers = sigv4::sign(
-            method,
-            &url,
-            "us-east-1",
-            service,
-            creds,
-            &sigv4::now(),
-            &payload,
-        );
-        let mut req = reqwest::Client::new()
-            .request(method.parse().unwrap(), url)
-            .body(body);
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        if service == "iam" {
-            req = req.header("content-type", "application/x-www-form-urlencoded");
-        }
-        let resp = req.send().await.expect("moto answers");
-        (
-            resp.status().as_u16(),
-            resp.text().await.unwrap_or_default(),
-        )
+        testing::send(&self.endpoint, method, path, service, creds, body).await
     }
 
     /// Creates an IAM user allowed s3:* and returns its access key (uses the setup requests).
     pub async fn user_credentials(&self) -> Credentials {
-        let anyone = Credentials {
-            access_key_id: "AKIASETUPSETUPSETUP0".into(),
-            secret_access_key: "setup".into(),
-            session_token: None,
-        };
-        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
-        let policy: String = sigv4::uri_encode(policy, false);
-        let mut key = String::new();
-        for form in [
-            "Action=CreateUser&UserName=operator&Version=2010-05-08".to_string(),
-            "Action=CreateAccessKey&UserName=operator&Version=2010-05-08".to_string(),
-            format!(
-                "Action=PutUserPolicy&UserName=operator&PolicyName=s3&PolicyDocument={policy}&Version=2010-05-08"
-            ),
-        ] {
-            let (status, body) = self
-                .send("POST", "/", "iam", &anyone, form.into_bytes())
-                .await;
-            assert_eq!(status, 200, "IAM setup failed: {body}");
-            if body.contains("<SecretAccessKey>") {
-                key = body;
-            }
-        }
-        Credentials {
-            access_key_id: xml_field(&key, "AccessKeyId"),
-            secret_access_key: xml_field(&key, "SecretAccessKey"),
-            session_token: None,
-        }
+        testing::s3_user(&self.endpoint, "operator").await
     }
 }
