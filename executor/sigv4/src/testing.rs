@@ -48,7 +48,10 @@ fn xml_field(body: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no <{name}> in {body}"))
         + name.len()
         + 2;
-    let end = body[start..].find(&format!("</{name}>")).expect("a closing tag") + start;
+    let end = body[start..]
+        .find(&format!("</{name}>"))
+        .expect("a closing tag")
+        + start;
     body[start..end].to_owned()
 }
 
