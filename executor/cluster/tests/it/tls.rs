@@ -141,7 +141,18 @@ async fn a_tls_cluster_replicates_and_refuses_plain_http_and_other_cas() {
     // A certificate from the cluster's CA is let in; none, or one from another CA, is not.
     let member = ca.issue("client", Ipv4Addr::new(127, 0, 41, 9));
     let ok = https_client(&ca.bundle(), Some((&member.0, &member.1)));
-    assert_eq!(info(&ok, c.node(1)).await.unwrap(), 200);
+    // Once, on a loaded CI machine, the first connection closed before it was ready
+    // ("connection was not ready"); a member is let in if a retry of a transport error
+    // answers. A refused certificate fails every time (asserted below).
+    let mut answer = info(&ok, c.node(1)).await;
+    for _ in 0..3 {
+        if answer.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        answer = info(&ok, c.node(1)).await;
+    }
+    assert_eq!(answer.unwrap(), 200);
     let anonymous = https_client(&ca.bundle(), None);
     let err = info(&anonymous, c.node(1)).await.unwrap_err();
     assert!(err.contains("CertificateRequired"), "{err}");
