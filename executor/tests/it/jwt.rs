@@ -114,15 +114,7 @@ async fn call(
     path: &str,
     body: Value,
 ) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut req = match method {
-        "GET" => client.get(format!("{}{path}", s.base)),
-        _ => client.post(format!("{}{path}", s.base)).json(&body),
-    };
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let r = req.send().await.unwrap();
+    let r = s.request(token, method, path, body).await;
     let status = r.status().as_u16();
     if status == 401 && token.is_some() {
         let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();

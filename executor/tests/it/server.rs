@@ -120,6 +120,25 @@ impl Server {
         body["execution_id"].as_str().unwrap().to_owned()
     }
 
+    /// A GET (or a POST of `body`) with an optional bearer token; the raw response.
+    pub async fn request(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> reqwest::Response {
+        let client = reqwest::Client::new();
+        let mut req = match method {
+            "GET" => client.get(format!("{}{path}", self.base)),
+            _ => client.post(format!("{}{path}", self.base)).json(&body),
+        };
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
     /// The server's process id (its workers are its children).
     pub fn pid(&self) -> u32 {
         self.child.id()
