@@ -18,14 +18,18 @@ const EXE: &str = env!("CARGO_BIN_EXE_mcp-v8");
 /// utime + stime of a process, in milliseconds.
 fn cpu_ms(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, by position: state is 0, so utime (field 14 of
+    // stat(5)) is 11 and stime 12. Position matters: tpgid is -1 without a terminal.
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<u64> = after
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // Fields 14 and 15 of stat(5), counted after the command name.
-    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
-    ticks as f64 * 10.0
+    let field = |i: usize| -> f64 {
+        after
+            .split_whitespace()
+            .nth(i)
+            .and_then(|x| x.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Clock ticks of 10 ms (USER_HZ = 100 on Linux).
+    (field(11) + field(12)) * 10.0
 }
 
 fn rss_mb(pid: u32) -> f64 {

@@ -29,6 +29,17 @@ pub fn make_startup_snapshot(webassembly_global: bool) -> Vec<u8> {
         extensions: vec![extension()],
         ..Default::default()
     });
+    // Every run calls these helpers; compiled here, their bytecode ships in the
+    // snapshot (deno_core keeps function code) instead of being compiled lazily in
+    // every isolate. installIo(0) only removes globals it defined, and there are none.
+    // Not beforeRun: it defines Error.stackTraceLimit, which V8 adds again to every
+    // context made from the snapshot (a duplicate property is a fatal check).
+    rt.execute_script(
+        "<warm-up>",
+        "__mcpV8.installIo(0); \
+         for (const v of [1, 'x', undefined, null, {a: [1, 'x']}, [1], 1n, () => 1]) __mcpV8.formatResult(v);",
+    )
+    .expect("the bootstrap helpers run");
     let webassembly_global = match (webassembly_global, wasm_external_references().1) {
         (true, Err(why)) => {
             tracing::warn!(reason = %why, "WebAssembly is unavailable in stateful runs");
