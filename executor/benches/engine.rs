@@ -85,6 +85,44 @@ fn engine_args() -> EngineArgs {
     }
 }
 
+/// The floor under a stateful run: restore + run + snapshot of a bare V8 context (no
+/// deno_core, no bootstrap), `n` generations chained. Returns (CPU ms, wall ms, blob MB).
+fn bare_v8_round_trips(n: usize) -> (f64, f64, f64) {
+    use deno_core::v8;
+    let mut blob: Option<Vec<u8>> = None;
+    let generation = |blob: &mut Option<Vec<u8>>| {
+        let mut isolate = match blob.take() {
+            None => v8::Isolate::snapshot_creator(None, None),
+            Some(b) => v8::Isolate::snapshot_creator_from_existing_snapshot(b.into(), None, None),
+        };
+        {
+            v8::scope!(let scope, &mut isolate);
+            let context = v8::Context::new(scope, Default::default());
+            let scope = &mut v8::ContextScope::new(scope, context);
+            let code = v8::String::new(scope, "globalThis.n = (globalThis.n || 0) + 1").unwrap();
+            v8::Script::compile(scope, code, None)
+                .unwrap()
+                .run(scope)
+                .unwrap();
+            scope.set_default_context(context);
+        }
+        let data = isolate.create_blob(v8::FunctionCodeHandling::Keep).unwrap();
+        *blob = Some(data.to_vec());
+    };
+    generation(&mut blob);
+    let c0 = cpu_ms(std::process::id());
+    let t0 = Instant::now();
+    for _ in 0..n {
+        generation(&mut blob);
+    }
+    let size = blob.map_or(0, |b| b.len()) as f64 / 1048576.0;
+    (
+        (cpu_ms(std::process::id()) - c0) / n as f64,
+        t0.elapsed().as_secs_f64() * 1000.0 / n as f64,
+        size,
+    )
+}
+
 fn node_baseline(n: usize) -> Vec<(String, f64, f64)> {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -161,6 +199,20 @@ fn main() {
             wall_ms: t0.elapsed().as_secs_f64() * 1000.0 / n as f64,
             baseline: Some((node[0].0.clone(), node[0].1)),
             target: Some(1.0),
+        });
+    }
+
+    {
+        let _enter = rt.enter();
+        let m = (n / 5).max(20);
+        let (cpu, wall, mb) = bare_v8_round_trips(m);
+        rows.push(Row {
+            name: format!("floor: bare V8 context (no deno_core) restore+run+snapshot, {mb:.2} MB"),
+            iterations: m,
+            cpu_ms: cpu,
+            wall_ms: wall,
+            baseline: None,
+            target: None,
         });
     }
 
