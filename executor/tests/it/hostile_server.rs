@@ -93,14 +93,10 @@ pub async fn healthy(s: &Server) {
 
 /// The value of an unlabelled series in `/metrics`.
 pub async fn metric(s: &Server, name: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", s.base))
+    crate::metrics::scrape(s)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .into_iter()
+        .find_map(|(n, labels, v)| (n == name && labels.is_empty()).then_some(v))
         .unwrap_or_else(|| panic!("{name} missing from /metrics"))
 }
 
