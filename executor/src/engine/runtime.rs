@@ -97,6 +97,10 @@ impl Isolate {
             startup_snapshot: Some(blob),
             create_params: Some(params),
             module_loader: Some(Rc::new(Loader { modules })),
+            // Every snapshot this engine restores (startup or session heap) was made
+            // by this extension with the same ops, whose bindings it already holds;
+            // re-binding them cost ~5% of a stateless and ~3% of a stateful run.
+            skip_op_registration: true,
             ..Default::default()
         };
         let mut runtime = if snapshotting {

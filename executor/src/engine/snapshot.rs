@@ -73,13 +73,23 @@ pub fn install_webassembly(isolate: &mut v8::Isolate) {
     }
 }
 
-/// Identifies what made a snapshot: the V8 build, the flags, and the bootstrap JS.
-/// Snapshots only restore under the same fingerprint.
+/// Identifies what made a snapshot: the V8 build, the flags, the bootstrap JS and the
+/// ops it binds. Snapshots only restore under the same fingerprint.
 pub fn fingerprint(flags: &str) -> String {
+    fingerprint_of(flags, &super::ops::mcp_v8_runtime::init().ops)
+}
+
+fn fingerprint_of(flags: &str, ops: &[deno_core::OpDecl]) -> String {
     let mut h = Sha256::new();
     h.update(include_bytes!("io.js"));
     h.update(include_bytes!("wasm.js"));
     h.update(include_bytes!("bootstrap.js"));
+    // Snapshots hold op bindings by position in the external reference table, so a
+    // changed op list makes old snapshots unrestorable even when the JS is the same.
+    for op in ops {
+        h.update(op.name.as_bytes());
+        h.update([op.arg_count, u8::from(op.is_async)]);
+    }
     h.update(flags.as_bytes());
     let digest = hex::encode(h.finalize());
     format!(
@@ -149,4 +159,22 @@ fn find_callbacks() -> Result<Vec<usize>, String> {
                 .ok_or_else(|| "V8 callback symbols not found".to_owned())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_follows_the_op_list() {
+        let ops = super::super::ops::mcp_v8_runtime::init().ops.into_owned();
+        assert!(ops.len() > 2);
+        let all = fingerprint_of("", &ops);
+        assert_eq!(all, fingerprint(""));
+        assert_ne!(all, fingerprint_of("", &ops[1..]), "an op removed");
+        let mut swapped = ops.clone();
+        swapped.swap(0, 1);
+        assert_ne!(all, fingerprint_of("", &swapped), "ops reordered");
+        assert_ne!(all, fingerprint_of("--stateful", &ops), "other flags");
+    }
 }

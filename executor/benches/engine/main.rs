@@ -13,6 +13,8 @@ use mcp_v8::pool::{Pool, PoolConfig};
 use mcp_v8::runner::{RunRequest, Runner};
 use mcp_v8_store::{DirStore, HeapStore};
 
+mod floors;
+
 const EXE: &str = env!("CARGO_BIN_EXE_mcp-v8");
 
 /// utime + stime of a process, in milliseconds.
@@ -85,44 +87,6 @@ fn engine_args() -> EngineArgs {
     }
 }
 
-/// The floor under a stateful run: restore + run + snapshot of a bare V8 context (no
-/// deno_core, no bootstrap), `n` generations chained. Returns (CPU ms, wall ms, blob MB).
-fn bare_v8_round_trips(n: usize) -> (f64, f64, f64) {
-    use deno_core::v8;
-    let mut blob: Option<Vec<u8>> = None;
-    let generation = |blob: &mut Option<Vec<u8>>| {
-        let mut isolate = match blob.take() {
-            None => v8::Isolate::snapshot_creator(None, None),
-            Some(b) => v8::Isolate::snapshot_creator_from_existing_snapshot(b.into(), None, None),
-        };
-        {
-            v8::scope!(let scope, &mut isolate);
-            let context = v8::Context::new(scope, Default::default());
-            let scope = &mut v8::ContextScope::new(scope, context);
-            let code = v8::String::new(scope, "globalThis.n = (globalThis.n || 0) + 1").unwrap();
-            v8::Script::compile(scope, code, None)
-                .unwrap()
-                .run(scope)
-                .unwrap();
-            scope.set_default_context(context);
-        }
-        let data = isolate.create_blob(v8::FunctionCodeHandling::Keep).unwrap();
-        *blob = Some(data.to_vec());
-    };
-    generation(&mut blob);
-    let c0 = cpu_ms(std::process::id());
-    let t0 = Instant::now();
-    for _ in 0..n {
-        generation(&mut blob);
-    }
-    let size = blob.map_or(0, |b| b.len()) as f64 / 1048576.0;
-    (
-        (cpu_ms(std::process::id()) - c0) / n as f64,
-        t0.elapsed().as_secs_f64() * 1000.0 / n as f64,
-        size,
-    )
-}
-
 fn node_baseline(n: usize) -> Vec<(String, f64, f64)> {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -172,14 +136,8 @@ fn main() {
         let modules = std::rc::Rc::new(
             mcp_v8::io::modules::Modules::new(&mcp_v8::io::IoConfig::default().modules).unwrap(),
         );
-        drop(Isolate::new(
-            false,
-            startup,
-            None,
-            64 << 20,
-            &stop,
-            modules.clone(),
-        ));
+        // Alive throughout, as a plain worker's keeper isolate is (engine/mod.rs).
+        let mut keeper = Isolate::new(false, startup, None, 64 << 20, &stop, modules.clone());
         let c0 = cpu_ms(std::process::id());
         let t0 = Instant::now();
         for _ in 0..n {
@@ -200,12 +158,39 @@ fn main() {
             baseline: Some((node[0].0.clone(), node[0].1)),
             target: Some(1.0),
         });
+        let (cpu, wall) = floors::deno_core_realm_per_run(keeper.js(), n);
+        rows.push(Row {
+            name: "reference: deno_core realm copy per run in one live isolate".into(),
+            iterations: n,
+            cpu_ms: cpu,
+            wall_ms: wall,
+            baseline: None,
+            target: None,
+        });
     }
 
     {
         let _enter = rt.enter();
         let m = (n / 5).max(20);
-        let (cpu, wall, mb) = bare_v8_round_trips(m);
+        let (cpu, wall) = floors::bare_isolate_per_run(n);
+        rows.push(Row {
+            name: "floor: bare V8 isolate + context per run (no deno_core)".into(),
+            iterations: n,
+            cpu_ms: cpu,
+            wall_ms: wall,
+            baseline: None,
+            target: None,
+        });
+        let (cpu, wall) = floors::bare_context_per_run(n);
+        rows.push(Row {
+            name: "reference: bare V8 context per run in one live isolate".into(),
+            iterations: n,
+            cpu_ms: cpu,
+            wall_ms: wall,
+            baseline: None,
+            target: None,
+        });
+        let (cpu, wall, mb) = floors::bare_v8_round_trips(m);
         rows.push(Row {
             name: format!("floor: bare V8 context (no deno_core) restore+run+snapshot, {mb:.2} MB"),
             iterations: m,
