@@ -8,12 +8,13 @@
 //! server dies with the test process even when a test panics or the process exits
 //! without running destructors (the shared server lives in a static).
 
+use std::collections::BTreeSet;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::S3Config;
@@ -44,12 +45,30 @@ fn moto_binary() -> PathBuf {
         })
 }
 
+/// A free TCP port on 127.0.0.1; see [`free_port_on`].
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_port_on(Ipv4Addr::LOCALHOST)
+}
+
+/// A free TCP port on `ip` (bound then released, for a process to bind right after),
+/// never one this process was given before: the kernel may hand a just-released port
+/// out again, and a test that asks for a node's HTTP and cluster ports in a row then
+/// gets one port twice and the node fails to start.
+pub fn free_port_on(ip: Ipv4Addr) -> u16 {
+    static GIVEN: Mutex<BTreeSet<(Ipv4Addr, u16)>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let port = TcpListener::bind((ip, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if given.insert((ip, port)) {
+            return port;
+        }
+    }
 }
 
 /// A running moto server; stopped on drop.

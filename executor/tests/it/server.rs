@@ -13,13 +13,7 @@ pub struct Server {
     child: Child,
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use mcp_v8_store::testing::free_port;
 
 impl Server {
     /// Starts a stateful server keeping its data under `dir`, plus `extra` flags.

@@ -18,14 +18,7 @@ pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     SERIAL.lock().await
 }
 
-/// A free TCP port on `ip` (bound then released; the node binds it right after).
-pub fn free_port(ip: Ipv4Addr) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use mcp_v8_store::testing::free_port_on as free_port;
 
 /// A port free on every given address (DNS discovery needs one cluster port for all).
 pub fn common_free_port(ips: &[Ipv4Addr]) -> u16 {
