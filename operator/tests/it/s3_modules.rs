@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::fixtures::*;
 use super::module_flows::{ADD_WASM, ready, sha};
 use super::moto::Moto;
+use mcp_v8_sigv4::testing::send;
 
 fn put_s3_module(h: &Harness, name: &str, endpoint: &str, secret: &str) {
     h.api.put(
@@ -32,19 +33,25 @@ fn put_credentials(h: &Harness, name: &str, id: &str, key: &str) {
 async fn private_s3_modules_are_fetched_signed_and_refused_with_bad_credentials() {
     let moto = Moto::start();
     let creds = moto.user_credentials().await;
-    let (status, body) = moto
-        .send("PUT", "/private-mods", "s3", &creds, Vec::new())
-        .await;
+    let (status, body) = send(
+        &moto.endpoint,
+        "PUT",
+        "/private-mods",
+        "s3",
+        &creds,
+        Vec::new(),
+    )
+    .await;
     assert_eq!(status, 200, "create bucket: {body}");
-    let (status, body) = moto
-        .send(
-            "PUT",
-            "/private-mods/lib/add%20v1.wasm",
-            "s3",
-            &creds,
-            ADD_WASM.to_vec(),
-        )
-        .await;
+    let (status, body) = send(
+        &moto.endpoint,
+        "PUT",
+        "/private-mods/lib/add%20v1.wasm",
+        "s3",
+        &creds,
+        ADD_WASM.to_vec(),
+    )
+    .await;
     assert_eq!(status, 200, "put object: {body}");
     // Anonymous reads are refused: the bucket really is private.
     let anonymous = reqwest::get(format!("{}/private-mods/lib/add%20v1.wasm", moto.endpoint))
